@@ -1,0 +1,272 @@
+/**
+ * MX's member objects as Schemas: the member, its status, its MFA challenges and its credentials.
+ * Field names are MX's own, so the same Schema decodes MX's JSON and generates property-test data.
+ * They are tolerant where MX is: nullable fields, unknown extra fields, challenge types as strings or
+ * numbers, `most_recent_job_guid` as a string although the spec says boolean.
+ *
+ * @since 0.1.0
+ */
+import { ParseResult, Schema } from "effect"
+import { NullableConnectionStatus } from "./ConnectionStatus.js"
+
+/**
+ * A member guid (`MBR-…`).
+ *
+ * @since 0.1.0
+ * @category ids
+ */
+export const MemberGuid = Schema.NonEmptyTrimmedString.pipe(Schema.brand("MemberGuid"))
+
+/**
+ * @since 0.1.0
+ * @category ids
+ */
+export type MemberGuid = typeof MemberGuid.Type
+
+/**
+ * A user guid (`USR-…`).
+ *
+ * @since 0.1.0
+ * @category ids
+ */
+export const UserGuid = Schema.NonEmptyTrimmedString.pipe(Schema.brand("UserGuid"))
+
+/**
+ * @since 0.1.0
+ * @category ids
+ */
+export type UserGuid = typeof UserGuid.Type
+
+/**
+ * A credential or challenge guid (`CRD-…`).
+ *
+ * @since 0.1.0
+ * @category ids
+ */
+export const CredentialGuid = Schema.NonEmptyTrimmedString.pipe(Schema.brand("CredentialGuid"))
+
+/**
+ * @since 0.1.0
+ * @category ids
+ */
+export type CredentialGuid = typeof CredentialGuid.Type
+
+/**
+ * An institution code (`mxbank`).
+ *
+ * @since 0.1.0
+ * @category ids
+ */
+export const InstitutionCode = Schema.NonEmptyTrimmedString.pipe(Schema.brand("InstitutionCode"))
+
+/**
+ * @since 0.1.0
+ * @category ids
+ */
+export type InstitutionCode = typeof InstitutionCode.Type
+
+/** A field MX documents as nullable and may leave out. */
+const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+/** A boolean MX may send as null or leave out; read as false. */
+const flag = Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
+
+/**
+ * An ISO 8601 timestamp as MX sends it (`2016-10-13T18:07:57.000Z`), kept as the string MX sent.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Timestamp = Schema.String.annotations({ identifier: "Timestamp" })
+
+/**
+ * A member, as returned by create, read, update, list, aggregate and resume.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Member extends Schema.Class<Member>("Member")({
+  guid: MemberGuid,
+  user_guid: nullable(UserGuid),
+  user_id: nullable(Schema.String),
+  id: nullable(Schema.String),
+  name: nullable(Schema.String),
+  institution_code: nullable(InstitutionCode),
+  institution_guid: nullable(Schema.String),
+  connection_status: Schema.optionalWith(NullableConnectionStatus, { default: () => null }),
+  connection_status_message: nullable(Schema.String),
+  is_being_aggregated: flag,
+  is_oauth: flag,
+  is_manual: flag,
+  is_managed_by_user: flag,
+  needs_updated_credentials: flag,
+  background_aggregation_is_disabled: flag,
+  aggregated_at: nullable(Timestamp),
+  successfully_aggregated_at: nullable(Timestamp),
+  oauth_window_uri: nullable(Schema.String),
+  metadata: nullable(Schema.String),
+  // The spec types these two as boolean; MX and its SDK send strings (`JOB-…`, a message).
+  most_recent_job_guid: nullable(Schema.Union(Schema.String, Schema.Boolean)),
+  most_recent_job_detail_code: nullable(Schema.Number),
+  most_recent_job_detail_text: nullable(Schema.Union(Schema.String, Schema.Boolean)),
+  use_cases: nullable(Schema.Array(Schema.String))
+}) {}
+
+/**
+ * The kinds of MFA challenge. MX documents `TEXT`, `OPTIONS`, `TOKEN`, `IMAGE_DATA`, `IMAGE_OPTIONS`;
+ * its widget also knows `PASSWORD` and `LOGIN`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChallengeType = Schema.Literal(
+  "TEXT",
+  "PASSWORD",
+  "OPTIONS",
+  "LOGIN",
+  "TOKEN",
+  "IMAGE_DATA",
+  "IMAGE_OPTIONS"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChallengeType = typeof ChallengeType.Type
+
+/**
+ * Numeric challenge type codes, as MX's Connect widget defines them (`src/const/Credential.js`); MX's
+ * MFA guide shows `"type": 0` in its examples.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const challengeTypeCodes: { readonly [K in ChallengeType]: number } = {
+  TEXT: 0,
+  PASSWORD: 1,
+  OPTIONS: 2,
+  LOGIN: 3,
+  TOKEN: 12,
+  IMAGE_DATA: 13,
+  IMAGE_OPTIONS: 14
+}
+
+const typeByCode = new Map(Object.entries(challengeTypeCodes).map(([k, v]) => [v, k as ChallengeType]))
+
+/**
+ * A challenge `type` as MX sends it: a name, a numeric code, or `IMAGE` (the MX Bank docs' name for
+ * `IMAGE_DATA`). Decodes to a name; encodes as the name.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChallengeTypeFromWire: Schema.Schema<ChallengeType, string | number> = Schema.transformOrFail(
+  Schema.Union(Schema.String, Schema.Number),
+  ChallengeType,
+  {
+    strict: true,
+    decode: (raw, _, ast) => {
+      if (typeof raw === "number") {
+        const name = typeByCode.get(raw)
+        return name === undefined
+          ? ParseResult.fail(new ParseResult.Type(ast, raw, `Unknown MX challenge type code: ${raw}`))
+          : ParseResult.succeed(name)
+      }
+      const upper = raw.toUpperCase()
+      if (upper === "IMAGE") return ParseResult.succeed("IMAGE_DATA" as const)
+      return Schema.is(ChallengeType)(upper)
+        ? ParseResult.succeed(upper)
+        : ParseResult.fail(new ParseResult.Type(ast, raw, `Unknown MX challenge type: ${raw}`))
+    },
+    encode: ParseResult.succeed
+  }
+).annotations({ identifier: "ChallengeType" })
+
+/**
+ * One option of an `OPTIONS` challenge. The option `guid` (`CRO-…`) is recent in MX's spec; the
+ * answer may be the option's `value` or its `guid`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class ChallengeOption extends Schema.Class<ChallengeOption>("ChallengeOption")({
+  guid: nullable(Schema.String),
+  label: nullable(Schema.String),
+  value: Schema.String
+}) {}
+
+/**
+ * One option of an `IMAGE_OPTIONS` challenge.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class ImageOption extends Schema.Class<ImageOption>("ImageOption")({
+  guid: nullable(Schema.String),
+  label: nullable(Schema.String),
+  value: Schema.String,
+  data_uri: nullable(Schema.String)
+}) {}
+
+/**
+ * An MFA challenge: a question the end user must answer before the aggregation can resume.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Challenge extends Schema.Class<Challenge>("Challenge")({
+  guid: CredentialGuid,
+  type: ChallengeTypeFromWire,
+  label: nullable(Schema.String),
+  field_name: nullable(Schema.String),
+  image_data: nullable(Schema.String),
+  options: Schema.optionalWith(Schema.Array(ChallengeOption), { nullable: true, default: () => [] }),
+  image_options: Schema.optionalWith(Schema.Array(ImageOption), { nullable: true, default: () => [] })
+}) {}
+
+/**
+ * What `GET …/members/{guid}/status` returns: the fields that follow an aggregation.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class MemberStatus extends Schema.Class<MemberStatus>("MemberStatus")({
+  guid: MemberGuid,
+  connection_status: Schema.optionalWith(NullableConnectionStatus, { default: () => null }),
+  is_being_aggregated: flag,
+  is_authenticated: flag,
+  has_processed_accounts: flag,
+  has_processed_account_numbers: flag,
+  has_processed_transactions: flag,
+  aggregated_at: nullable(Timestamp),
+  successfully_aggregated_at: nullable(Timestamp),
+  challenges: Schema.optionalWith(Schema.Array(Challenge), { nullable: true, default: () => [] })
+}) {}
+
+/**
+ * A credential field a member (or an institution) requires, such as a username or a password.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Credential extends Schema.Class<Credential>("Credential")({
+  guid: CredentialGuid,
+  field_name: nullable(Schema.String),
+  field_type: nullable(Schema.String),
+  label: nullable(Schema.String),
+  type: nullable(Schema.String),
+  display_order: nullable(Schema.Number)
+}) {}
+
+/**
+ * A value for a credential or an MFA answer, as sent to MX: `{ guid, value }`. The value is
+ * `Redacted`, so it never shows in logs, errors or JSON; it is revealed only on the wire.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class CredentialValue extends Schema.Class<CredentialValue>("CredentialValue")({
+  guid: CredentialGuid,
+  value: Schema.Redacted(Schema.String)
+}) {}
