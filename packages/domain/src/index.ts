@@ -9,3 +9,21 @@ export * as ConnectionStatus from "./ConnectionStatus.js"
 
 /** MX's member, status, challenge and credential objects. @since 0.1.0 */
 export * as Member from "./Member.js"
+
+/** The next action for a member, from what was observed of it. @since 0.1.0 */
+export * as NextAction from "./NextAction.js"
+
+/** Validating MFA answers, resuming only CHALLENGED members, multi-round MFA. @since 0.1.0 */
+export * as Mfa from "./Mfa.js"
+
+/** The policy for new credentials: update, never delete and recreate. @since 0.1.0 */
+export * as CredentialUpdate from "./CredentialUpdate.js"
+
+/** Which operations make MX aggregate by itself, and skip_aggregation. @since 0.1.0 */
+export * as AutomaticAggregation from "./AutomaticAggregation.js"
+
+/** When to call aggregate at all. @since 0.1.0 */
+export * as AggregationPolicy from "./AggregationPolicy.js"
+
+/** The named polling and retry Schedules. @since 0.1.0 */
+export * as Schedules from "./Schedules.js"

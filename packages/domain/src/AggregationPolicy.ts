@@ -1,0 +1,301 @@
+/**
+ * When to call aggregate at all. MX aggregates every member in the background about once a day and
+ * says the aggregate endpoint is not for periodic refreshes; a manual aggregate suppresses background
+ * aggregation for about 20 hours; status polls should be at least 3 seconds apart. So a scheduled run
+ * pulls new data when MX aggregated recently and aggregates only when data is stale, the user is
+ * present, or an operator asks.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Option, Schema } from "effect"
+import * as ConnectionStatus from "./ConnectionStatus.js"
+import type { NextAction, Observation } from "./NextAction.js"
+
+/**
+ * MX's recommended minimum interval between two status polls of a member.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const minimumPollInterval: Duration.Duration = Duration.seconds(3)
+
+/**
+ * After a manual aggregate, "MX will not initiate a background aggregation within the next 20-hour
+ * period".
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const backgroundSuppression: Duration.Duration = Duration.hours(20)
+
+/**
+ * Why a run was started.
+ *
+ * - `Scheduled`: the worker's periodic check.
+ * - `UserPresent`: the end user is in the partner's app (the guide's "new session").
+ * - `Manual`: an operator asked for an aggregation.
+ * - `DataUpdated`: MX reported a completed aggregation (`member_data_updated`, e.g. a background one).
+ * - `CredentialsUpdated`: the member's credentials were just updated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Trigger = Schema.Literal("Scheduled", "UserPresent", "Manual", "DataUpdated", "CredentialsUpdated")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Trigger = typeof Trigger.Type
+
+/**
+ * Tunables of the policy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** A scheduled run pulls only when MX aggregated successfully within this window (default 24 h). */
+  readonly freshness: Duration.DurationInput
+  /** When the user is present, data this recent is not aggregated again (default 15 min). */
+  readonly presentFreshness: Duration.DurationInput
+  /** How often the scheduler checks a healthy member (default 6 h). */
+  readonly cadence: Duration.DurationInput
+  /** First delay after provider trouble; doubles per consecutive failure (default 1 h). */
+  readonly retryBase: Duration.DurationInput
+  /** Longest delay after provider trouble (default 24 h). */
+  readonly retryCap: Duration.DurationInput
+}
+
+/**
+ * The default tunables.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultOptions: Options = {
+  freshness: Duration.hours(24),
+  presentFreshness: Duration.minutes(15),
+  cadence: Duration.hours(6),
+  retryBase: Duration.hours(1),
+  retryCap: Duration.hours(24)
+}
+
+/**
+ * What a run knows when it decides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Context {
+  readonly observation: Observation
+  readonly trigger: Trigger
+  /** The end user is present and can answer MFA. */
+  readonly userPresent: boolean
+  /** Epoch milliseconds. */
+  readonly now: number
+  /** When this worker last pulled the member's data (epoch ms), if ever. */
+  readonly lastPulledAt?: number | null | undefined
+  /** When this worker last called aggregate for the member (epoch ms), if ever. */
+  readonly lastAggregateCalledAt?: number | null | undefined
+  /** A credential update just started an aggregation on MX's side (no skip_aggregation). */
+  readonly credentialUpdateStartedAggregation?: boolean | undefined
+}
+
+/**
+ * Call aggregate, then poll.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class Aggregate extends Schema.TaggedClass<Aggregate>()("Aggregate", { reason: Schema.String }) {}
+
+/**
+ * MX is already aggregating (its own job, a background one, or one a credential update started): poll
+ * it, do not call aggregate.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class FollowAggregation extends Schema.TaggedClass<FollowAggregation>()("FollowAggregation", {
+  reason: Schema.String
+}) {}
+
+/**
+ * MX aggregated recently and successfully: pull the data only.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class PullOnly extends Schema.TaggedClass<PullOnly>()("PullOnly", { reason: Schema.String }) {}
+
+/**
+ * The member is CHALLENGED: answer and resume; never aggregate.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class AnswerChallenges extends Schema.TaggedClass<AnswerChallenges>()("AnswerChallenges", {}) {}
+
+/**
+ * Nothing to do now; check again at `until` (epoch ms) if given.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class NotNow extends Schema.TaggedClass<NotNow>()("NotNow", {
+  until: Schema.NullOr(Schema.Number),
+  reason: Schema.String
+}) {}
+
+/**
+ * The end user must act first: be present (to answer MFA), enter credentials, act at the institution,
+ * or complete an OAuth window.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class NeedsUser extends Schema.TaggedClass<NeedsUser>()("NeedsUser", {
+  need: Schema.Literal("presence", "credentials", "institution", "oauth")
+}) {}
+
+/**
+ * Aggregation is no longer possible, or the member does not aggregate: stop scheduling it.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export class Stop extends Schema.TaggedClass<Stop>()("Stop", { reason: Schema.String }) {}
+
+/**
+ * What a run should do.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const Decision = Schema.Union(Aggregate, FollowAggregation, PullOnly, AnswerChallenges, NotNow, NeedsUser, Stop)
+
+/**
+ * @since 0.1.0
+ * @category decisions
+ */
+export type Decision = typeof Decision.Type
+
+const parse = (timestamp: string | null | undefined): number | undefined => {
+  if (timestamp === null || timestamp === undefined) return undefined
+  const ms = Date.parse(timestamp)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+const within = (since: number | null | undefined, now: number, window: Duration.DurationInput): boolean =>
+  since !== null && since !== undefined && now - since < Duration.toMillis(window)
+
+/**
+ * Decides what a run does. Rules, in order:
+ * 1. never aggregate right after a credential update that started one: follow it;
+ * 2. CHALLENGED: answer and resume, never aggregate;
+ * 3. MX already aggregating: follow it (another aggregate would be a no-op 202);
+ * 4. terminal or non-aggregating members stop; OAuth, credential and institution problems need the
+ *    user (LOCKED/IMPEDED aggregate again once the user is back, having acted at the institution);
+ * 5. EXPIRED and REJECTED aggregate only when the user is present (MFA will be asked again);
+ * 6. MX reported fresh data: pull only;
+ * 7. a scheduled run pulls only when MX aggregated successfully within `freshness`, waits while a
+ *    manual aggregate of ours still suppresses background aggregation, and aggregates stale data;
+ * 8. a present user gets an aggregation unless the data is fresher than `presentFreshness`;
+ *    an operator's manual trigger aggregates.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const decide = (context: Context, options: Options = defaultOptions): Decision => {
+  const { now, observation, trigger, userPresent } = context
+  const status = observation.connection_status
+  if (trigger === "CredentialsUpdated" && context.credentialUpdateStartedAggregation === true) {
+    return new FollowAggregation({ reason: "the credential update started an aggregation" })
+  }
+  if (status === "CHALLENGED") return new AnswerChallenges()
+  if (observation.is_being_aggregated) return new FollowAggregation({ reason: "MX is aggregating the member" })
+  const lastSuccess = parse(observation.successfully_aggregated_at)
+  switch (ConnectionStatus.classify(status)) {
+    case "Terminal":
+      return new Stop({ reason: `${status} members cannot be aggregated` })
+    case "NotAggregating":
+      return new Stop({ reason: "the member does not aggregate" })
+    case "AwaitingOAuth":
+      return new NeedsUser({ need: "oauth" })
+    case "CredentialsRequired":
+      return new NeedsUser({ need: "credentials" })
+    case "InstitutionActionRequired":
+      return userPresent
+        ? new Aggregate({ reason: `the user is back after ${status}` })
+        : new NeedsUser({ need: "institution" })
+    case "RestartRequired":
+      return userPresent
+        ? new Aggregate({ reason: `new aggregation after ${status} with the user present` })
+        : new NeedsUser({ need: "presence" })
+    case "Challenged":
+      return new AnswerChallenges()
+    case "ProviderTrouble":
+    case "Connected":
+    case "Processing":
+      break
+  }
+  if (trigger === "DataUpdated") return new PullOnly({ reason: "MX reported a completed aggregation" })
+  if (trigger === "Manual") return new Aggregate({ reason: "requested" })
+  if (userPresent || trigger === "UserPresent") {
+    return within(lastSuccess, now, options.presentFreshness)
+      ? pullIfNew(lastSuccess, context, options)
+      : new Aggregate({ reason: "the user is present" })
+  }
+  if (within(lastSuccess, now, options.freshness)) return pullIfNew(lastSuccess, context, options)
+  if (within(context.lastAggregateCalledAt, now, backgroundSuppression)) {
+    return new NotNow({
+      until: context.lastAggregateCalledAt! + Duration.toMillis(backgroundSuppression),
+      reason: "a recent aggregate of ours suppresses MX's background aggregation; not aggregating again yet"
+    })
+  }
+  return new Aggregate({ reason: lastSuccess === undefined ? "never aggregated" : "data is stale" })
+}
+
+const pullIfNew = (lastSuccess: number | undefined, context: Context, options: Options): Decision =>
+  lastSuccess !== undefined && (context.lastPulledAt === null || context.lastPulledAt === undefined ||
+      context.lastPulledAt < lastSuccess)
+    ? new PullOnly({ reason: "MX aggregated recently" })
+    : new NotNow({
+      until: (lastSuccess ?? context.now) + Duration.toMillis(options.freshness),
+      reason: "data is fresh and already pulled"
+    })
+
+/**
+ * When the scheduler should look at a member again after a run ended with `action`: a healthy member
+ * after `cadence`; provider trouble with exponential backoff from `retryBase` to `retryCap`; a member
+ * that needs its user, or cannot be aggregated, not until something changes (a signal, a webhook, new
+ * credentials).
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const nextCheckAfter = (
+  action: NextAction,
+  consecutiveFailures: number,
+  options: Options = defaultOptions
+): Option.Option<Duration.Duration> => {
+  switch (action._tag) {
+    case "PullData":
+      return Option.some(Duration.decode(options.cadence))
+    case "KeepPolling":
+      return Option.some(Duration.max(Duration.minutes(15), minimumPollInterval))
+    case "RetryLater": {
+      const base = Duration.toMillis(options.retryBase) * 2 ** Math.max(0, Math.min(consecutiveFailures, 30))
+      return Option.some(Duration.millis(Math.min(base, Duration.toMillis(options.retryCap))))
+    }
+    case "AnswerChallenges":
+    case "UpdateCredentials":
+    case "StartNewAggregation":
+    case "ActAtInstitution":
+    case "CompleteOAuth":
+    case "StopAggregating":
+    case "NotAggregatable":
+      return Option.none()
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * What to do next with a member, given what was last observed of it. `decide` is a total function:
+ * every status (and `null`) × `is_being_aggregated` × timestamps yields exactly one action. There is
+ * no action that deletes a member: MX's guide forbids deleting and recreating a member to recover it.
+ *
+ * @since 0.1.0
+ */
+import { Match, Schema } from "effect"
+import * as ConnectionStatus from "./ConnectionStatus.js"
+import { Timestamp } from "./Member.js"
+
+/**
+ * What the rules need to know about a member: its `connection_status`, whether MX is aggregating it,
+ * and its aggregation timestamps. A `Member` and a `MemberStatus` both satisfy it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Observation = Schema.Struct({
+  connection_status: ConnectionStatus.NullableConnectionStatus,
+  is_being_aggregated: Schema.Boolean,
+  aggregated_at: Schema.optional(Schema.NullOr(Timestamp)),
+  successfully_aggregated_at: Schema.optional(Schema.NullOr(Timestamp))
+}).annotations({ identifier: "Observation" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Observation extends Schema.Schema.Type<typeof Observation> {}
+
+/**
+ * The aggregation is under way (or MX is still finishing it): read the status again later, no
+ * sooner than 3 seconds after the previous read.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class KeepPolling extends Schema.TaggedClass<KeepPolling>()("KeepPolling", {
+  status: ConnectionStatus.NullableConnectionStatus
+}) {}
+
+/**
+ * The member is CHALLENGED: list its challenges, ask the end user, and resume the aggregation with
+ * the answers. Resuming continues the same aggregation; it does not start a new one.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class AnswerChallenges extends Schema.TaggedClass<AnswerChallenges>()("AnswerChallenges", {}) {}
+
+/**
+ * The aggregation succeeded and finished (CONNECTED, not being aggregated): pull accounts and
+ * transactions.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class PullData extends Schema.TaggedClass<PullData>()("PullData", {
+  successfullyAggregatedAt: Schema.NullOr(Timestamp)
+}) {}
+
+/**
+ * The member's credentials are invalid or missing: list the member's own credentials (never the
+ * institution's), ask the end user for new values, and update the member. Never delete it.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class UpdateCredentials extends Schema.TaggedClass<UpdateCredentials>()("UpdateCredentials", {
+  status: Schema.Literal("PREVENTED", "DENIED", "IMPAIRED", "IMPORTED"),
+  credentialsSource: Schema.Literal("member")
+}) {}
+
+/**
+ * The aggregation ended without a result but the credentials are valid: start a new aggregation.
+ * MFA will likely be asked again, so the end user must be present. Never ask for credentials.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class StartNewAggregation extends Schema.TaggedClass<StartNewAggregation>()("StartNewAggregation", {
+  status: Schema.Literal("REJECTED", "EXPIRED"),
+  userPresenceRequired: Schema.Boolean
+}) {}
+
+/**
+ * The institution blocks the connection (LOCKED, IMPEDED): the end user must act on the institution's
+ * website; aggregate again afterwards.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class ActAtInstitution extends Schema.TaggedClass<ActAtInstitution>()("ActAtInstitution", {
+  status: Schema.Literal("LOCKED", "IMPEDED")
+}) {}
+
+/**
+ * A problem on the provider's side (DEGRADED, DISCONNECTED, FAILED): aggregate again later, with
+ * backoff. Nothing is asked of the end user.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class RetryLater extends Schema.TaggedClass<RetryLater>()("RetryLater", {
+  status: Schema.Literal("DEGRADED", "DISCONNECTED", "FAILED")
+}) {}
+
+/**
+ * An OAuth member waiting for the end user to complete the institution's OAuth window
+ * (`oauth_window_uri`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class CompleteOAuth extends Schema.TaggedClass<CompleteOAuth>()("CompleteOAuth", {}) {}
+
+/**
+ * Aggregation is no longer possible (DISCONTINUED, CLOSED, DISABLED): stop scheduling it. The member
+ * and its history are kept.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class StopAggregating extends Schema.TaggedClass<StopAggregating>()("StopAggregating", {
+  status: Schema.Literal("DISCONTINUED", "CLOSED", "DISABLED")
+}) {}
+
+/**
+ * The member does not aggregate (`connection_status` null and not being aggregated): a manual member
+ * or one without credentials. Nothing to do.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export class NotAggregatable extends Schema.TaggedClass<NotAggregatable>()("NotAggregatable", {}) {}
+
+/**
+ * The next action for a member.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const NextAction = Schema.Union(
+  KeepPolling,
+  AnswerChallenges,
+  PullData,
+  UpdateCredentials,
+  StartNewAggregation,
+  ActAtInstitution,
+  RetryLater,
+  CompleteOAuth,
+  StopAggregating,
+  NotAggregatable
+).annotations({ identifier: "NextAction" })
+
+/**
+ * @since 0.1.0
+ * @category actions
+ */
+export type NextAction = typeof NextAction.Type
+
+/**
+ * Decides the next action from an observation. Total and pure.
+ *
+ * Choices beyond the guide, each documented:
+ * - a guide end state is decisive even if `is_being_aggregated` is still true: the guide calls them
+ *   end states, so polling on cannot change the outcome;
+ * - `null` while `is_being_aggregated` is true means the aggregation is starting (MX's widget notes
+ *   "null statuses keep coming back when it's starting"): keep polling;
+ * - DEGRADED, DISCONNECTED and FAILED while still being aggregated: keep polling, the job may yet
+ *   finish; once it stops, retry later.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const decide = (observation: Observation): NextAction => {
+  const status = observation.connection_status
+  const aggregating = observation.is_being_aggregated
+  if (status === null) {
+    return aggregating ? new KeepPolling({ status }) : new NotAggregatable()
+  }
+  return Match.value(status).pipe(
+    Match.when(
+      Match.is("CREATED", "UPDATED", "DELAYED", "RESUMED", "RECONNECTED"),
+      (status) => new KeepPolling({ status })
+    ),
+    Match.when("CHALLENGED", () => new AnswerChallenges()),
+    Match.when("CONNECTED", (status) =>
+      aggregating
+        ? new KeepPolling({ status })
+        : new PullData({ successfullyAggregatedAt: observation.successfully_aggregated_at ?? null })),
+    Match.when(
+      Match.is("PREVENTED", "DENIED", "IMPAIRED", "IMPORTED"),
+      (status) => new UpdateCredentials({ status, credentialsSource: "member" })
+    ),
+    Match.when(
+      Match.is("REJECTED", "EXPIRED"),
+      (status) => new StartNewAggregation({ status, userPresenceRequired: true })
+    ),
+    Match.when(Match.is("LOCKED", "IMPEDED"), (status) => new ActAtInstitution({ status })),
+    Match.when(
+      Match.is("DEGRADED", "DISCONNECTED", "FAILED"),
+      (status) => aggregating ? new KeepPolling({ status }) : new RetryLater({ status })
+    ),
+    Match.when(Match.is("DISCONTINUED", "CLOSED", "DISABLED"), (status) => new StopAggregating({ status })),
+    Match.when("PENDING", () => new CompleteOAuth()),
+    Match.exhaustive
+  )
+}
+
+/**
+ * Whether an action needs the end user (answers, credentials, presence, or a visit to the
+ * institution) before the member can make progress.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const needsUser = (action: NextAction): boolean =>
+  action._tag === "AnswerChallenges" || action._tag === "UpdateCredentials" ||
+  action._tag === "StartNewAggregation" || action._tag === "ActAtInstitution" || action._tag === "CompleteOAuth"
+
+/**
+ * A one-line, user-facing description of what the end user must do, if anything.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const describe = (action: NextAction): string => {
+  switch (action._tag) {
+    case "KeepPolling":
+      return "Aggregation in progress"
+    case "AnswerChallenges":
+      return "The end user must answer the MFA challenge(s)"
+    case "PullData":
+      return "Aggregation complete; data can be pulled"
+    case "UpdateCredentials":
+      return `Credentials rejected (${action.status}): the end user must enter new credentials for this member`
+    case "StartNewAggregation":
+      return `Aggregation ended (${action.status}): start a new aggregation when the end user is present`
+    case "ActAtInstitution":
+      return `The institution blocks the connection (${action.status}): the end user must act on its website`
+    case "RetryLater":
+      return `Provider trouble (${action.status}): retry later`
+    case "CompleteOAuth":
+      return "The end user must complete the institution's OAuth window"
+    case "StopAggregating":
+      return `Aggregation is no longer possible (${action.status})`
+    case "NotAggregatable":
+      return "The member does not aggregate"
+  }
+}
