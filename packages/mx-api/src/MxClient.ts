@@ -318,6 +318,31 @@ export const maxRetries = 5
 export const maxRetryAfter = Duration.seconds(60)
 
 /**
+ * A retry Schedule of the shape of `retrySchedule` with other numbers: exponential from `base`
+ * doubling, jittered (x0.8 to x1.2), each delay capped at `cap`, at most `maxRetries` retries; a
+ * failure's `Retry-After` lengthens its delay (up to `maxRetryAfter`).
+ *
+ * @since 0.1.0
+ * @category retries
+ */
+export const makeRetrySchedule = (options: {
+  readonly base: Duration.DurationInput
+  readonly cap: Duration.DurationInput
+  readonly maxRetries: number
+}): Schedule.Schedule<unknown, MxApiError> =>
+  Schedule.exponential(options.base, 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, options.cap)),
+    Schedule.intersect(Schedule.recurs(options.maxRetries)),
+    Schedule.intersect(Schedule.identity<MxApiError>()),
+    Schedule.modifyDelay(([_, error], delay) =>
+      error.retryAfterMillis === undefined
+        ? delay
+        : Duration.max(delay, Duration.min(Duration.millis(error.retryAfterMillis), maxRetryAfter))
+    )
+  )
+
+/**
  * The retry Schedule of every MX call: exponential from 250 ms doubling, jittered (x0.8 to x1.2),
  * each delay capped at 10 s, at most 5 retries (about 8 s in all). When the failure carries a
  * `Retry-After`, the delay is at least that (at most 60 s). The client decides what is retried (see
@@ -326,17 +351,11 @@ export const maxRetryAfter = Duration.seconds(60)
  * @since 0.1.0
  * @category retries
  */
-export const retrySchedule: Schedule.Schedule<unknown, MxApiError> = Schedule.exponential(retryBase, 2).pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, retryCap)),
-  Schedule.intersect(Schedule.recurs(maxRetries)),
-  Schedule.intersect(Schedule.identity<MxApiError>()),
-  Schedule.modifyDelay(([_, error], delay) =>
-    error.retryAfterMillis === undefined
-      ? delay
-      : Duration.max(delay, Duration.min(Duration.millis(error.retryAfterMillis), maxRetryAfter))
-  )
-)
+export const retrySchedule: Schedule.Schedule<unknown, MxApiError> = makeRetrySchedule({
+  base: retryBase,
+  cap: retryCap,
+  maxRetries
+})
 
 /**
  * The client's options from the environment: `MX_BASE_URL` (default `https://int-api.mx.com`),
