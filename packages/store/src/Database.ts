@@ -1,0 +1,241 @@
+/**
+ * The database the store and the worker's workflow engine share: an SQLite file by default, or
+ * PostgreSQL when `DATABASE_URL` points at one. Every layer here provides `SqlClient.SqlClient` and has
+ * run the store's migrations before anything uses it.
+ *
+ * @since 0.1.0
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqlClient } from "@effect/sql/SqlClient"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+import * as Migrations from "./Migrations.js"
+
+/**
+ * Where the store lives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DatabaseConfig =
+  | { readonly _tag: "Sqlite"; readonly filename: string }
+  | { readonly _tag: "Pg"; readonly url: Redacted.Redacted<string> }
+
+/**
+ * The SQLite file used when nothing is configured.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSqliteFile = "./data/mx-aggregation.db"
+
+/**
+ * Opening the database or migrating it failed. `reason` is `ConnectFailed` (the file cannot be
+ * created or opened, the server is unreachable or refuses the login) or `MigrationFailed`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  reason: Schema.Literal("ConnectFailed", "MigrationFailed"),
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+const causeMessage = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const inner = (cause as { readonly cause?: unknown }).cause
+    return inner instanceof Error && inner.message !== cause.message
+      ? `${cause.message}: ${inner.message}`
+      : cause.message
+  }
+  return String(cause)
+}
+
+/**
+ * Reads `DATABASE_URL` as a `DatabaseConfig`: unset or empty means the SQLite file (`SQLITE_FILE`,
+ * default `./data/mx-aggregation.db`); `postgres://` or `postgresql://` means PostgreSQL;
+ * `sqlite:<path>` or `file:<path>` names an SQLite file. Anything else fails with a `ConfigError`
+ * naming `DATABASE_URL`; the message never repeats the value, which may hold a password.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const parseUrl = (
+  url: string | undefined,
+  sqliteFile: string = defaultSqliteFile
+): Either.Either<DatabaseConfig, ConfigError.ConfigError> => {
+  const invalid = (message: string) => Either.left(ConfigError.InvalidData(["DATABASE_URL"], message))
+  const value = url?.trim() ?? ""
+  if (value === "") return Either.right({ _tag: "Sqlite", filename: sqliteFile })
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1]?.toLowerCase()
+  if (scheme === "sqlite" || scheme === "file") {
+    const filename = value.slice(scheme.length + 1).replace(/^\/\/(?=\/)/, "")
+    return filename === ""
+      ? invalid(`DATABASE_URL: "${scheme}:" needs a file path, e.g. sqlite:./data/mx-aggregation.db`)
+      : Either.right({ _tag: "Sqlite", filename })
+  }
+  if (scheme !== "postgres" && scheme !== "postgresql") {
+    return invalid(
+      scheme === undefined
+        ? "DATABASE_URL is not a URL: expected postgres://user:password@host:port/database, or unset for the SQLite file"
+        : `DATABASE_URL has the scheme "${scheme}:": expected postgres:// or postgresql://, or unset for the SQLite file`
+    )
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    return invalid("DATABASE_URL is not a valid postgres:// URL (value not shown: it may hold a password)")
+  }
+  if (parsed.hostname === "") {
+    return invalid("DATABASE_URL has no host: expected postgres://user:password@host:port/database")
+  }
+  return Either.right({ _tag: "Pg", url: Redacted.make(value) })
+}
+
+/**
+ * The database configuration from the environment (`DATABASE_URL`, `SQLITE_FILE`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<DatabaseConfig> = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")),
+  sqliteFile: Config.string("SQLITE_FILE").pipe(
+    Config.withDefault(defaultSqliteFile),
+    Config.map((file) => (file.trim() === "" ? defaultSqliteFile : file))
+  )
+}).pipe(
+  Config.mapOrFail(({ sqliteFile, url }) =>
+    parseUrl(Option.match(url, { onNone: () => undefined, onSome: Redacted.value }), sqliteFile)
+  )
+)
+
+/**
+ * A description safe to log: the SQLite path, or PostgreSQL's host, port and database (no user, no
+ * password).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const describe = (config: DatabaseConfig): string => {
+  if (config._tag === "Sqlite") return `SQLite ${config.filename}`
+  try {
+    const url = new URL(Redacted.value(config.url))
+    return `PostgreSQL ${url.hostname}${url.port === "" ? "" : `:${url.port}`}${url.pathname}`
+  } catch {
+    return "PostgreSQL"
+  }
+}
+
+const migrate = (client: SqlClient) =>
+  Migrations.run.pipe(
+    Effect.provideService(SqlClient, client),
+    Effect.mapError((cause) =>
+      new DatabaseError({
+        reason: "MigrationFailed",
+        message: `Migrating the store failed: ${causeMessage(cause)}`,
+        cause
+      })
+    ),
+    // A migration that throws is a defect inside the Migrator; report it as the same typed failure.
+    Effect.catchAllDefect((cause) =>
+      Effect.fail(
+        new DatabaseError({
+          reason: "MigrationFailed",
+          message: `Migrating the store failed: ${causeMessage(cause)}`,
+          cause
+        })
+      )
+    )
+  )
+
+const isFileName = (filename: string) => filename !== ":memory:" && filename !== ""
+
+/**
+ * Opens (creating it and its directory if missing) an SQLite file, turns on WAL with
+ * `synchronous = NORMAL` (durable across a process kill, much faster than FULL) and a busy timeout
+ * (another process, such as the CLI, may hold the write lock briefly), then migrates.
+ * Provides `SqlClient.SqlClient` and `SqliteClient.SqliteClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSqlite = (options: {
+  readonly filename: string
+}): Layer.Layer<SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const filename = isFileName(options.filename) ? resolve(options.filename) : options.filename
+    const connectFailed = (cause: unknown) =>
+      new DatabaseError({
+        reason: "ConnectFailed",
+        message: `Cannot open the SQLite database ${filename}: ${causeMessage(cause)}`,
+        cause
+      })
+    if (isFileName(filename)) {
+      yield* Effect.try({ try: () => mkdirSync(dirname(filename), { recursive: true }), catch: connectFailed })
+    }
+    const client = yield* SqliteClient.make({ filename }).pipe(
+      // better-sqlite3 throws from its constructor (a directory, a file that is not a database…).
+      Effect.catchAllDefect((defect) => Effect.fail(connectFailed(defect)))
+    )
+    yield* Effect.all([
+      client`PRAGMA busy_timeout = 5000`,
+      client`PRAGMA synchronous = NORMAL`
+    ], { discard: true }).pipe(Effect.mapError(connectFailed))
+    yield* migrate(client)
+    return Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient, client))
+  })).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Connects a pool to PostgreSQL, then migrates. Provides `SqlClient.SqlClient` and `PgClient.PgClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPg = (options: {
+  readonly url: Redacted.Redacted<string>
+  readonly maxConnections?: number | undefined
+  readonly applicationName?: string | undefined
+}): Layer.Layer<SqlClient | PgClient.PgClient, DatabaseError> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const where = describe({ _tag: "Pg", url: options.url })
+    const client = yield* PgClient.make({
+      url: options.url,
+      maxConnections: options.maxConnections,
+      applicationName: options.applicationName ?? "mx-aggregation"
+    }).pipe(
+      Effect.mapError((cause) =>
+        new DatabaseError({
+          reason: "ConnectFailed",
+          message: `Cannot connect to ${where}: ${causeMessage(cause)}`,
+          cause
+        })
+      )
+    )
+    yield* migrate(client)
+    return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient, client))
+  })).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * The layer for a `DatabaseConfig`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFrom = (config: DatabaseConfig): Layer.Layer<SqlClient, DatabaseError> =>
+  config._tag === "Sqlite" ? layerSqlite(config) : layerPg(config)
+
+/**
+ * The database chosen by the environment (see `config`), migrated.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<SqlClient, DatabaseError | ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(config, layerFrom)
+)
