@@ -24,8 +24,6 @@ export interface PollingOptions {
   readonly deadline?: Duration.DurationInput | undefined
 }
 
-const atLeast = (floor: Duration.Duration) => (delay: Duration.Duration) => Duration.max(delay, floor)
-
 /**
  * Status polling: starts at 3 s, backs off by `factor` up to `cap`, and stops at `deadline`. No delay
  * is ever shorter than MX's recommended 3 seconds, whatever the options say.
@@ -34,10 +32,13 @@ const atLeast = (floor: Duration.Duration) => (delay: Duration.Duration) => Dura
  * @category schedules
  */
 export const statusPolling = (options: PollingOptions = {}): Schedule.Schedule<Duration.Duration> => {
-  const cap = Duration.max(Duration.decode(options.cap ?? "30 seconds"), minimumPollInterval)
+  const cap = Duration.decode(options.cap ?? "30 seconds")
   return Schedule.exponential(options.initial ?? minimumPollInterval, options.factor ?? 1.5).pipe(
-    Schedule.modifyDelay(atLeast(minimumPollInterval)),
-    Schedule.modifyDelay((delay) => Duration.min(delay, cap)),
+    // The cap first, then the floor: even a cap below 3 s never makes a poll come sooner.
+    // Whole milliseconds, so that clock arithmetic stays exact.
+    Schedule.modifyDelay((_, delay) =>
+      Duration.millis(Math.ceil(Duration.toMillis(Duration.max(Duration.min(delay, cap), minimumPollInterval))))
+    ),
     Schedule.upTo(options.deadline ?? "10 minutes")
   )
 }
@@ -69,7 +70,7 @@ export const mxRetry = (options: RetryOptions = {}): Schedule.Schedule<[Duration
   const cap = Duration.decode(options.cap ?? "30 seconds")
   return Schedule.exponential(options.base ?? "500 millis", 2).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((delay) => Duration.min(delay, cap)),
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, cap)),
     Schedule.intersect(Schedule.recurs(options.times ?? 6))
   )
 }

@@ -27,3 +27,59 @@ describe("ConnectionStatus", () => {
     assert.include(byName.left.message, "HALTED")
   })
 })
+
+describe("ConnectionStatus.classify", () => {
+  const byClass = (c: ConnectionStatus.StatusClass) =>
+    ConnectionStatus.names.filter((s) => ConnectionStatus.classify(s) === c)
+
+  it.prop("gives every status (and null) exactly one class", [ConnectionStatus.NullableConnectionStatus], ([s]) => {
+    assert.isTrue(Schema.is(ConnectionStatus.StatusClass)(ConnectionStatus.classify(s)))
+  })
+
+  it("holds the guide's lists exactly", () => {
+    assert.deepStrictEqual(
+      [...ConnectionStatus.guideTransient].sort(),
+      ["CREATED", "DELAYED", "RESUMED", "UPDATED"]
+    )
+    assert.deepStrictEqual(
+      [...ConnectionStatus.guideEndStates].sort(),
+      [
+        "CLOSED",
+        "DENIED",
+        "DISABLED",
+        "DISCONTINUED",
+        "EXPIRED",
+        "IMPAIRED",
+        "IMPEDED",
+        "IMPORTED",
+        "LOCKED",
+        "PREVENTED",
+        "REJECTED"
+      ]
+    )
+    for (const s of ConnectionStatus.guideTransient) assert.strictEqual(ConnectionStatus.classify(s), "Processing")
+    for (const s of ConnectionStatus.guideEndStates) {
+      assert.notInclude(["Processing", "Connected", "Challenged"], ConnectionStatus.classify(s), s)
+    }
+  })
+
+  it("classifies the statuses the guide does not name from MX's reference", () => {
+    assert.deepStrictEqual(byClass("Processing"), ["CREATED", "RECONNECTED", "DELAYED", "UPDATED", "RESUMED"])
+    assert.deepStrictEqual(byClass("ProviderTrouble"), ["DEGRADED", "DISCONNECTED", "FAILED"])
+    assert.deepStrictEqual(byClass("AwaitingOAuth"), ["PENDING"])
+    assert.strictEqual(ConnectionStatus.classify(null), "NotAggregating")
+    assert.deepStrictEqual(byClass("CredentialsRequired"), ["PREVENTED", "DENIED", "IMPORTED", "IMPAIRED"])
+    assert.deepStrictEqual(byClass("RestartRequired"), ["REJECTED", "EXPIRED"])
+    assert.deepStrictEqual(byClass("InstitutionActionRequired"), ["LOCKED", "IMPEDED"])
+    assert.deepStrictEqual(byClass("Terminal"), ["DISCONTINUED", "CLOSED", "DISABLED"])
+    assert.deepStrictEqual(byClass("Challenged"), ["CHALLENGED"])
+    assert.deepStrictEqual(byClass("Connected"), ["CONNECTED"])
+  })
+
+  it("names the eight statuses that trigger MX's CONNECTION_STATUS webhook", () => {
+    assert.deepStrictEqual(
+      [...ConnectionStatus.webhookStatuses].sort(),
+      ["CHALLENGED", "DENIED", "EXPIRED", "IMPAIRED", "IMPEDED", "LOCKED", "PREVENTED", "REJECTED"]
+    )
+  })
+})

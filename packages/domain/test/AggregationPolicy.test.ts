@@ -1,0 +1,139 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, FastCheck as fc, Option } from "effect"
+import { AggregationPolicy, NextAction } from "../src/index.js"
+import { Arbitraries } from "../src/testing.js"
+
+const now = Date.UTC(2026, 10, 28, 12)
+const hoursAgo = (h: number) => now - h * 3_600_000
+const iso = (ms: number) => new Date(ms).toISOString()
+
+const connected = (successHoursAgo: number | null) => ({
+  connection_status: "CONNECTED" as const,
+  is_being_aggregated: false,
+  successfully_aggregated_at: successHoursAgo === null ? null : iso(hoursAgo(successHoursAgo))
+})
+
+const context: fc.Arbitrary<AggregationPolicy.Context> = fc.record({
+  observation: Arbitraries.observation,
+  trigger: fc.constantFrom(...AggregationPolicy.Trigger.literals),
+  userPresent: fc.boolean(),
+  now: fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }),
+  lastPulledAt: fc.option(fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }), { nil: null }),
+  lastAggregateCalledAt: fc.option(fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }), {
+    nil: null
+  }),
+  credentialUpdateStartedAggregation: fc.boolean()
+})
+
+const decide = (c: Partial<AggregationPolicy.Context> & Pick<AggregationPolicy.Context, "observation">) =>
+  AggregationPolicy.decide({ trigger: "Scheduled", userPresent: false, now, ...c })
+
+describe("AggregationPolicy.decide", () => {
+  it("a scheduled run pulls only when MX aggregated successfully within 24 h", () => {
+    assert.strictEqual(decide({ observation: connected(2), lastPulledAt: hoursAgo(30) })._tag, "PullOnly")
+    assert.strictEqual(decide({ observation: connected(23), lastPulledAt: null })._tag, "PullOnly")
+    assert.strictEqual(decide({ observation: connected(25) })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: connected(null) })._tag, "Aggregate")
+  })
+
+  it("a scheduled run does nothing when the fresh data was already pulled, until it goes stale", () => {
+    const decision = decide({ observation: connected(2), lastPulledAt: hoursAgo(1) })
+    assert.deepStrictEqual(decision._tag, "NotNow")
+    if (decision._tag === "NotNow") assert.strictEqual(decision.until, hoursAgo(2) + 24 * 3_600_000)
+  })
+
+  it("respects the 20-hour background suppression after an aggregate of ours", () => {
+    const decision = decide({ observation: connected(30), lastAggregateCalledAt: hoursAgo(5) })
+    assert.strictEqual(decision._tag, "NotNow")
+    if (decision._tag === "NotNow") assert.strictEqual(decision.until, hoursAgo(5) + 20 * 3_600_000)
+    assert.strictEqual(decide({ observation: connected(30), lastAggregateCalledAt: hoursAgo(21) })._tag, "Aggregate")
+  })
+
+  it("a present user gets a fresh aggregation unless data is minutes old; MX's data webhook pulls only", () => {
+    assert.strictEqual(decide({ observation: connected(2), userPresent: true })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: connected(0.1), userPresent: true })._tag, "PullOnly")
+    assert.strictEqual(decide({ observation: connected(0.1), trigger: "DataUpdated" })._tag, "PullOnly")
+    assert.strictEqual(decide({ observation: connected(0.1), trigger: "Manual" })._tag, "Aggregate")
+  })
+
+  it.prop("never aggregates a CHALLENGED member: resume instead", [context], ([c]) => {
+    const decision = AggregationPolicy.decide({
+      ...c,
+      observation: { ...c.observation, connection_status: "CHALLENGED" }
+    })
+    assert.notStrictEqual(decision._tag, "Aggregate")
+    if (!(c.trigger === "CredentialsUpdated" && c.credentialUpdateStartedAggregation)) {
+      assert.strictEqual(decision._tag, "AnswerChallenges")
+    }
+  })
+
+  it.prop("never aggregates right after a credential update that started one", [context], ([c]) => {
+    const decision = AggregationPolicy.decide({
+      ...c,
+      trigger: "CredentialsUpdated",
+      credentialUpdateStartedAggregation: true
+    })
+    assert.strictEqual(decision._tag, "FollowAggregation")
+  })
+
+  it.prop("never aggregates while MX is aggregating, nor a terminal or non-aggregating member", [context], ([c]) => {
+    const decision = AggregationPolicy.decide(c)
+    if (decision._tag !== "Aggregate") return
+    assert.isFalse(c.observation.is_being_aggregated)
+    assert.notInclude(
+      ["DISCONTINUED", "CLOSED", "DISABLED", "CHALLENGED", "PENDING", null],
+      c.observation.connection_status
+    )
+    assert.notInclude(["DENIED", "PREVENTED", "IMPAIRED", "IMPORTED"], c.observation.connection_status)
+  })
+
+  it.prop("EXPIRED and REJECTED aggregate only when the user is present, and never ask for credentials", [
+    context,
+    fc.constantFrom("EXPIRED" as const, "REJECTED" as const)
+  ], ([c, status]) => {
+    const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
+    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    assert.strictEqual(decision._tag, c.userPresent ? "Aggregate" : "NeedsUser")
+    if (decision._tag === "NeedsUser") assert.strictEqual(decision.need, "presence")
+  })
+
+  it("credential, institution and OAuth problems need the user", () => {
+    const needs = (status: any, userPresent = false) =>
+      decide({ observation: { connection_status: status, is_being_aggregated: false }, userPresent })
+    assert.deepStrictEqual(needs("DENIED"), new AggregationPolicy.NeedsUser({ need: "credentials" }))
+    assert.deepStrictEqual(needs("DENIED", true), new AggregationPolicy.NeedsUser({ need: "credentials" }))
+    assert.deepStrictEqual(needs("LOCKED"), new AggregationPolicy.NeedsUser({ need: "institution" }))
+    assert.strictEqual(needs("LOCKED", true)._tag, "Aggregate")
+    assert.deepStrictEqual(needs("PENDING"), new AggregationPolicy.NeedsUser({ need: "oauth" }))
+    assert.strictEqual(needs("CLOSED")._tag, "Stop")
+    assert.strictEqual(needs(null)._tag, "Stop")
+  })
+
+  it("the minimum poll interval is MX's 3 seconds", () => {
+    assert.strictEqual(Duration.toMillis(AggregationPolicy.minimumPollInterval), 3000)
+    assert.strictEqual(Duration.toHours(AggregationPolicy.backgroundSuppression), 20)
+  })
+})
+
+describe("AggregationPolicy.nextCheckAfter", () => {
+  it("backs off provider trouble exponentially to a cap; waits for the user otherwise", () => {
+    const retry = new NextAction.RetryLater({ status: "FAILED" })
+    const hours = [0, 1, 2, 3, 4, 5, 10].map((n) =>
+      Option.map(AggregationPolicy.nextCheckAfter(retry, n), Duration.toHours).pipe(Option.getOrThrow)
+    )
+    assert.deepStrictEqual(hours, [1, 2, 4, 8, 16, 24, 24])
+    assert.deepStrictEqual(
+      AggregationPolicy.nextCheckAfter(new NextAction.PullData({ successfullyAggregatedAt: null }), 0),
+      Option.some(Duration.hours(6))
+    )
+    assert.isTrue(Option.isNone(AggregationPolicy.nextCheckAfter(new NextAction.AnswerChallenges(), 0)))
+    assert.isTrue(
+      Option.isNone(
+        AggregationPolicy.nextCheckAfter(
+          new NextAction.StartNewAggregation({ status: "EXPIRED", userPresenceRequired: true }),
+          0
+        )
+      )
+    )
+  })
+})
