@@ -422,6 +422,19 @@ type Attributes = Record<string, string | number | boolean>
 
 const maxDecodeMessageLength = 1000
 
+/**
+ * Removes secrets from an error's message. The client never puts one there itself, but MX's message,
+ * an undecodable body or a transport error could echo the Authorization header, a credential or an
+ * answer back (`Invalid value: hunter2`).
+ */
+const scrubber = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => {
+  const values = secrets.map(Redacted.value).filter((value) => value.length > 0)
+  return (error: MxApiError): MxApiError => {
+    const message = values.reduce((text, value) => text.split(value).join("<redacted>"), error.message)
+    return message === error.message ? error : new MxApiError({ ...error, message })
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Construction
 // ---------------------------------------------------------------------------------------------------
@@ -444,6 +457,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       maxConcurrency: options.maxConcurrency ?? defaultMaxConcurrency
     })
 
+    // The Authorization header's credentials, so that an echo of the header is scrubbed too.
+    const authorization = Redacted.make(btoa(`${options.clientId}:${Redacted.value(options.apiKey)}`))
     const http = (yield* HttpClient.HttpClient).pipe(
       HttpClient.mapRequest((request) =>
         request.pipe(
@@ -484,7 +499,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 
     /**
      * One call: limited attempts, status handling, decoding, retries, a span. `onNoContent` is the
-     * value of a 204 (for operations where MX answers 204 instead of an empty list).
+     * value of a 204 (for operations where MX answers 204 instead of an empty list). `secrets` are the
+     * credential values or MFA answers the request carries.
      */
     const call = <A, I>(
       operation: string,
@@ -492,9 +508,11 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       schema: Schema.Schema<A, I> | undefined,
       idempotency: Idempotency,
       attributes: Attributes,
-      onNoContent?: () => A
+      onNoContent?: () => A,
+      secrets: ReadonlyArray<Member.CredentialValue> = []
     ): Effect.Effect<A, MxApiError> => {
       const decode = schema === undefined ? undefined : Schema.decodeUnknown(schema)
+      const scrub = scrubber([options.apiKey, authorization, ...secrets.map((secret) => secret.value)])
       const attempt: Effect.Effect<A, MxApiError> = limited(
         Effect.gen(function*() {
           const response = yield* http.execute(request).pipe(
@@ -524,7 +542,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             )
           )
         })
-      )
+      ).pipe(Effect.mapError(scrub))
       const retryable = idempotency === "idempotent" ? isTransient : isNotProcessed
       return attempt.pipe(
         Effect.tapError((error) =>
@@ -636,7 +654,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           ),
           MemberBody,
           "not-idempotent",
-          { "mx.user_guid": params.userGuid, "mx.institution_code": params.institutionCode }
+          { "mx.user_guid": params.userGuid, "mx.institution_code": params.institutionCode },
+          undefined,
+          params.credentials
         ).pipe(Effect.map((body) => body.member)),
 
       readMember: (ref) =>
@@ -659,7 +679,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           ),
           MemberBody,
           "idempotent",
-          memberAttributes(params)
+          memberAttributes(params),
+          undefined,
+          params.credentials ?? []
         ).pipe(Effect.map((body) => body.member)),
 
       deleteMember: (ref) =>
@@ -714,7 +736,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           ),
           MemberBody,
           "not-idempotent",
-          memberAttributes(params)
+          memberAttributes(params),
+          undefined,
+          params.answers
         ).pipe(Effect.map((body) => body.member)),
 
       listMemberCredentials: (params) =>

@@ -11,7 +11,9 @@ const { memberGuid, userGuid } = Fake
 const flaky = (failures: number, failure: Fake.Reply, success: Fake.Reply = { status: 200, body: Fake.memberBody() }) =>
   Fake.make((_, index) => index < failures ? failure : success)
 
-const gaps = (fake: Fake.FakeMx) => fake.requests.slice(1).map((r, i) => r.at - fake.requests[i]!.at)
+/** Time between consecutive requests, rounded to a microsecond (jittered delays are fractional millis). */
+const gaps = (fake: Fake.FakeMx) =>
+  fake.requests.slice(1).map((r, i) => Math.round((r.at - fake.requests[i]!.at) * 1000) / 1000)
 
 const createMember = (mx: MxClient.Service) =>
   mx.createMember({
