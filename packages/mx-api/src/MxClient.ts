@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Member } from "@mx-aggregation/domain"
 import {
   Chunk,
@@ -265,6 +265,14 @@ export const defaultRequestsPerSecond = 20
 export const defaultMaxConcurrency = 10
 
 /**
+ * The default limit on one attempt of an MX call (request sent, answer read).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRequestTimeout = Duration.seconds(30)
+
+/**
  * What the client needs: where MX is, who the caller is, and its limits.
  *
  * @since 0.1.0
@@ -279,6 +287,8 @@ export interface Options {
   readonly requestsPerSecond?: number
   /** Requests in flight at once, default 10. */
   readonly maxConcurrency?: number
+  /** How long one attempt may take, answer body included, default 30 s; then it is a `Transport` failure. */
+  readonly requestTimeout?: Duration.DurationInput
   /** `records_per_page` of list operations, default 1000 (MX's maximum). */
   readonly recordsPerPage?: number
   /** How transient failures are retried, default `retrySchedule`. */
@@ -360,7 +370,7 @@ export const retrySchedule: Schedule.Schedule<unknown, MxApiError> = makeRetrySc
 /**
  * The client's options from the environment: `MX_BASE_URL` (default `https://int-api.mx.com`),
  * `MX_CLIENT_ID`, `MX_API_KEY` (redacted), `MX_RATE_LIMIT` (requests per second, default 20),
- * `MX_MAX_CONCURRENCY` (default 10).
+ * `MX_MAX_CONCURRENCY` (default 10), `MX_REQUEST_TIMEOUT` (a duration such as `30 seconds`, default 30 s).
  *
  * @since 0.1.0
  * @category config
@@ -376,7 +386,8 @@ export const config: Config.Config<Options> = Config.all({
   maxConcurrency: Config.integer("MX_MAX_CONCURRENCY").pipe(
     Config.validate({ message: "MX_MAX_CONCURRENCY must be a positive integer", validation: (n) => n > 0 }),
     Config.withDefault(defaultMaxConcurrency)
-  )
+  ),
+  requestTimeout: Config.duration("MX_REQUEST_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
 })
 
 // ---------------------------------------------------------------------------------------------------
@@ -422,6 +433,13 @@ type Attributes = Record<string, string | number | boolean>
 
 const maxDecodeMessageLength = 1000
 
+/** What went wrong when MX gave no answer: the description, else the cause's message. */
+const describeRequestError = (error: HttpClientError.HttpClientError): string => {
+  if (error.description !== undefined) return error.description
+  const cause = error.cause
+  return cause instanceof Error && cause.message.length > 0 ? cause.message : error.reason
+}
+
 /**
  * Removes secrets from an error's message. The client never puts one there itself, but MX's message,
  * an undecodable body or a transport error could echo the Authorization header, a credential or an
@@ -450,6 +468,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
   Effect.gen(function*() {
     const baseUrl = (options.baseUrl ?? integrationBaseUrl).replace(/\/+$/, "")
     const schedule = options.retrySchedule ?? retrySchedule
+    const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
     const defaultPerPage = clampRecordsPerPage(options.recordsPerPage ?? maxRecordsPerPage)
     const limited = yield* RequestLimiter.make({
       limit: options.requestsPerSecond ?? defaultRequestsPerSecond,
@@ -520,9 +539,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
               new MxApiError({
                 reason: "Transport",
                 operation,
-                message: `No answer from MX to ${operation}: ${
-                  error._tag === "RequestError" ? error.description ?? error.reason : error.reason
-                }`
+                message: `No answer from MX to ${operation}: ${describeRequestError(error)}`
               })
             )
           )
@@ -541,7 +558,18 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
               decodeError(operation, response.status, ParseResult.TreeFormatter.formatErrorSync(error))
             )
           )
-        })
+        }).pipe(
+          // A request MX never answers would hold a concurrency permit forever.
+          Effect.timeoutFail({
+            duration: requestTimeout,
+            onTimeout: () =>
+              new MxApiError({
+                reason: "Transport",
+                operation,
+                message: `No answer from MX to ${operation} within ${Duration.format(requestTimeout)}`
+              })
+          })
+        )
       ).pipe(Effect.mapError(scrub))
       const retryable = idempotency === "idempotent" ? isTransient : isNotProcessed
       return attempt.pipe(
