@@ -45,14 +45,18 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   cause: Schema.optional(Schema.Defect)
 }) {}
 
+/** The messages along an error's cause chain, e.g. "Migration failed: Failed to execute statement: table x exists". */
 const causeMessage = (cause: unknown): string => {
-  if (cause instanceof Error) {
-    const inner = (cause as { readonly cause?: unknown }).cause
-    return inner instanceof Error && inner.message !== cause.message
-      ? `${cause.message}: ${inner.message}`
-      : cause.message
+  const messages: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const message = current instanceof Error || (typeof current === "object" && "message" in current)
+      ? String((current as { readonly message: unknown }).message)
+      : String(current)
+    if (message !== "" && !messages.includes(message)) messages.push(message)
+    current = typeof current === "object" ? (current as { readonly cause?: unknown }).cause : undefined
   }
-  return String(cause)
+  return messages.join(": ")
 }
 
 /**
@@ -132,27 +136,58 @@ export const describe = (config: DatabaseConfig): string => {
   }
 }
 
-const migrate = (client: SqlClient) =>
-  Migrations.run.pipe(
-    Effect.provideService(SqlClient, client),
-    Effect.mapError((cause) =>
-      new DatabaseError({
-        reason: "MigrationFailed",
-        message: `Migrating the store failed: ${causeMessage(cause)}`,
-        cause
-      })
+/** A real-time pause: lock contention between processes does not follow the Effect clock (or a TestClock). */
+const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+class MigrationIncomplete {
+  readonly _tag = "MigrationIncomplete"
+  constructor(readonly message: string) {}
+}
+
+/**
+ * Runs the migrations until the database has all of them. Several processes may start on one fresh
+ * database at once (worker replicas on PostgreSQL; the daemon and the CLI on one SQLite file): the
+ * Migrator then fails to create its table (PostgreSQL) or gives way to the process that is migrating
+ * and returns early (SQLite), so the tables may not exist yet. So check that the latest migration is
+ * recorded: if not, another process is migrating: wait for it (up to a minute). A failure is retried
+ * a few times (the other process may have created a table under us), then reported.
+ */
+const migrate = (client: SqlClient) => {
+  const applied = client<{ readonly id: number | string | null }>`SELECT MAX(migration_id) AS id FROM ${
+    client(Migrations.table)
+  }`.pipe(Effect.map((rows) => Number(rows[0]?.id ?? 0)))
+  const attempt = Migrations.run.pipe(
+    Effect.zipRight(applied),
+    Effect.filterOrFail(
+      (id) => id >= Migrations.latestId,
+      (id) => new MigrationIncomplete(`the database is at migration ${id}, expected ${Migrations.latestId}`)
     ),
-    // A migration that throws is a defect inside the Migrator; report it as the same typed failure.
-    Effect.catchAllDefect((cause) =>
-      Effect.fail(
-        new DatabaseError({
-          reason: "MigrationFailed",
-          message: `Migrating the store failed: ${causeMessage(cause)}`,
-          cause
-        })
-      )
-    )
+    Effect.provideService(SqlClient, client),
+    // A migration that throws is a defect inside the Migrator; treat it as the same failure.
+    Effect.catchAllDefect(Effect.fail)
   )
+  const loop = (failuresLeft: number, waitsLeft: number): Effect.Effect<void, DatabaseError> =>
+    attempt.pipe(
+      Effect.asVoid,
+      Effect.catchAll((cause) => {
+        const incomplete = cause instanceof MigrationIncomplete
+        if (incomplete ? waitsLeft > 1 : failuresLeft > 1) {
+          return Effect.zipRight(
+            pause(incomplete ? 100 : 50),
+            loop(incomplete ? failuresLeft : failuresLeft - 1, incomplete ? waitsLeft - 1 : waitsLeft)
+          )
+        }
+        return Effect.fail(
+          new DatabaseError({
+            reason: "MigrationFailed",
+            message: `Migrating the store failed: ${causeMessage(cause)}`,
+            cause
+          })
+        )
+      })
+    )
+  return loop(5, 600)
+}
 
 const isFileName = (filename: string) => filename !== ":memory:" && filename !== ""
 

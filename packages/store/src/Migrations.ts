@@ -163,6 +163,14 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>>
 }
 
 /**
+ * The id of the newest migration: a database is current when it has recorded this one.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const latestId: number = Math.max(...Object.keys(migrations).map((key) => Number.parseInt(key, 10)))
+
+/**
  * Runs the pending migrations (in one transaction; on PostgreSQL under a table lock, so replicas
  * starting together migrate once). Returns the migrations it ran.
  *

@@ -1,0 +1,95 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { Member } from "@mx-aggregation/domain"
+import { Effect, Option, Schema } from "effect"
+import { PendingChallenges, TestDatabase } from "../src/index.js"
+import { memberGuid, runId, storeLayer } from "./fixtures.js"
+
+const decodeChallenges = Schema.decodeUnknownSync(Schema.Array(Member.Challenge))
+
+/** MX Bank's challenge kinds, as MX sends them (types by name and by number). */
+const roundOne = decodeChallenges([
+  { guid: "CRD-TEXT", type: "TEXT", label: "What city were you born in?", field_name: "city" },
+  {
+    guid: "CRD-OPTIONS",
+    type: 2,
+    label: "Which number?",
+    options: [{ guid: "CRO-1", label: "One", value: "1" }, { label: "Two", value: "2" }]
+  },
+  {
+    guid: "CRD-IMAGE",
+    type: "IMAGE_OPTIONS",
+    label: "Pick the image",
+    image_options: [{ label: "Cat", value: "cat", data_uri: "data:image/png;base64,AAAA" }]
+  }
+])
+const roundTwo = decodeChallenges([{ guid: "CRD-TOKEN", type: "TOKEN", label: "Enter the code we sent" }])
+
+describe.each(TestDatabase.kinds)("PendingChallenges on %s", (kind) => {
+  layer(storeLayer(kind))((it) => {
+    it.effect("stores a member's challenges as MX sent them and finds them until resolved", () =>
+      Effect.gen(function*() {
+        const pending = yield* PendingChallenges.PendingChallenges
+        const member = memberGuid("mfa")
+        assert.deepStrictEqual(yield* pending.current(member), Option.none())
+        const added = yield* pending.add({
+          memberGuid: member,
+          runId: runId("mfa"),
+          challenges: roundOne,
+          createdAt: 1_000,
+          expiresAt: 301_000
+        })
+        assert.strictEqual(added.expiresAt, 301_000)
+        assert.strictEqual(added.resolution, null)
+        const current = Option.getOrThrow(yield* pending.current(member))
+        assert.deepStrictEqual(current, added)
+        assert.deepStrictEqual(current.challenges, roundOne)
+        assert.strictEqual(current.challenges[1]!.type, "OPTIONS")
+        assert.deepStrictEqual(current.challenges[1]!.options.map((o) => o.value), ["1", "2"])
+        assert.strictEqual(current.challenges[2]!.image_options[0]!.data_uri, "data:image/png;base64,AAAA")
+        assert.isTrue((yield* pending.listPending()).some((p) => p.id === added.id))
+
+        assert.isFalse(
+          yield* pending.resolve({ memberGuid: member, runId: runId("other"), resolution: "answered" }),
+          "only the run's own challenges"
+        )
+        assert.isTrue(yield* pending.resolve({ memberGuid: member, resolution: "answered", resolvedAt: 5_000 }))
+        assert.isFalse(yield* pending.resolve({ memberGuid: member, resolution: "answered" }))
+        assert.deepStrictEqual(yield* pending.current(member), Option.none())
+        assert.isFalse((yield* pending.listPending()).some((p) => p.id === added.id))
+        const [settled] = yield* pending.listByMember(member)
+        assert.strictEqual(settled!.resolution, "answered")
+        assert.strictEqual(settled!.resolvedAt, 5_000)
+      }))
+
+    it.effect("a second MFA round supersedes the first; adding the same round again is idempotent", () =>
+      Effect.gen(function*() {
+        const pending = yield* PendingChallenges.PendingChallenges
+        const member = memberGuid("two-rounds")
+        const run = runId("two-rounds")
+        const first = yield* pending.add({ memberGuid: member, runId: run, challenges: roundOne })
+        const retried = yield* pending.add({ memberGuid: member, runId: run, challenges: roundOne })
+        assert.strictEqual(retried.id, first.id)
+
+        const second = yield* pending.add({ memberGuid: member, runId: run, challenges: roundTwo })
+        assert.isAbove(second.id, first.id)
+        assert.deepStrictEqual(Option.getOrThrow(yield* pending.current(member)).challenges, roundTwo)
+        const rounds = yield* pending.listByMember(member)
+        assert.deepStrictEqual(rounds.map((r) => [r.id, r.resolution]), [[second.id, null], [first.id, "superseded"]])
+        const open = (yield* pending.listPending()).filter((p) => p.memberGuid === member)
+        assert.deepStrictEqual(open.map((p) => p.id), [second.id])
+
+        assert.isTrue(yield* pending.resolve({ memberGuid: member, runId: run, resolution: "expired" }))
+        assert.strictEqual((yield* pending.listByMember(member, { limit: 1 }))[0]!.resolution, "expired")
+      }))
+
+    it.effect("lists every member's open challenges, oldest first", () =>
+      Effect.gen(function*() {
+        const pending = yield* PendingChallenges.PendingChallenges
+        const a = yield* pending.add({ memberGuid: memberGuid("list-a"), runId: runId("a"), challenges: roundTwo })
+        const b = yield* pending.add({ memberGuid: memberGuid("list-b"), runId: runId("b"), challenges: roundOne })
+        const ids = (yield* pending.listPending()).map((p) => p.id)
+        assert.isBelow(ids.indexOf(a.id), ids.indexOf(b.id))
+        assert.isAtLeast(ids.indexOf(a.id), 0)
+      }))
+  })
+})
