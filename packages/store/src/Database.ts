@@ -120,6 +120,18 @@ export const config: Config.Config<DatabaseConfig> = Config.all({
 )
 
 /**
+ * The environment that selects this database (for a child process, e.g. a worker started by a test):
+ * `DATABASE_URL` as `sqlite:<path>` or the PostgreSQL URL. It holds the password in clear text: pass
+ * it to a process, never log it.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const toEnv = (config: DatabaseConfig): { readonly DATABASE_URL: string } => ({
+  DATABASE_URL: config._tag === "Sqlite" ? `sqlite:${config.filename}` : Redacted.value(config.url)
+})
+
+/**
  * A description safe to log: the SQLite path, or PostgreSQL's host, port and database (no user, no
  * password).
  *

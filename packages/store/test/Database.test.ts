@@ -58,6 +58,19 @@ describe("Database.parseUrl", () => {
     assert.strictEqual(Database.describe({ _tag: "Sqlite", filename: "./data/x.db" }), "SQLite ./data/x.db")
   })
 
+  it("toEnv gives back a DATABASE_URL that parses to the same configuration", () => {
+    const configs: ReadonlyArray<Database.DatabaseConfig> = [
+      { _tag: "Sqlite", filename: "/tmp/some dir/x.db" },
+      { _tag: "Sqlite", filename: "./data/x.db" },
+      { _tag: "Pg", url: Redacted.make("postgres://u:p@h:5432/d") }
+    ]
+    for (const config of configs) {
+      const parsed = Database.parseUrl(Database.toEnv(config).DATABASE_URL)
+      assert(Either.isRight(parsed))
+      assert.strictEqual(Database.describe(parsed.right), Database.describe(config))
+    }
+  })
+
   it("anything else is a ConfigError naming DATABASE_URL that never shows the value", () => {
     const cases = [
       ["mysql://root:hunter2@db/mx", "scheme \"mysql:\""],
