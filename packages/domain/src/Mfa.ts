@@ -8,7 +8,7 @@
 import { Effect, Redacted, Schema } from "effect"
 import * as ConnectionStatus from "./ConnectionStatus.js"
 import { type Challenge, CredentialGuid, type CredentialValue } from "./Member.js"
-import { decide } from "./NextAction.js"
+import { isSettled } from "./NextAction.js"
 
 /**
  * Why one answer (or a missing one) was refused. Values are never included: only guids and reasons.
@@ -135,8 +135,8 @@ export const prepareResume = (
 
 /**
  * One aggregation followed through its statuses. An aggregation may be CHALLENGED several times;
- * resuming continues it (RESUMED) and never starts a new one. It ends at the first status for which
- * `NextAction.decide` says neither "keep polling" nor "answer challenges".
+ * resuming continues it (RESUMED) and never starts a new one. It ends at the first settled status
+ * (`NextAction.isSettled`) other than CHALLENGED.
  *
  * @since 0.1.0
  * @category models
@@ -179,7 +179,6 @@ export const observe = (
       statuses
     }
   }
-  const next = decide({ connection_status: status, is_being_aggregated: isBeingAggregated })._tag
-  const done = next !== "KeepPolling"
+  const done = isSettled({ connection_status: status, is_being_aggregated: isBeingAggregated })
   return { rounds: cycle.rounds, awaitingAnswers: false, ended: done ? status : undefined, statuses }
 }

@@ -210,6 +210,20 @@ export const decide = (observation: Observation): NextAction => {
 }
 
 /**
+ * Whether polling can stop: the member is CHALLENGED (MFA is needed now), or MX has finished
+ * aggregating and the status calls for something other than polling. While `is_being_aggregated` is
+ * true any other status may be left over from the previous aggregation (MX's own Connect widget keeps
+ * polling then, and so does MX's sandbox behaviour: right after an aggregate, a DENIED member still
+ * reads DENIED until the new job settles), so `decide` is meant for settled observations.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const isSettled = (observation: Observation): boolean =>
+  observation.connection_status === "CHALLENGED" ||
+  (!observation.is_being_aggregated && decide(observation)._tag !== "KeepPolling")
+
+/**
  * Whether an action needs the end user (answers, credentials, presence, or a visit to the
  * institution) before the member can make progress.
  *

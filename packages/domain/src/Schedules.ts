@@ -70,7 +70,7 @@ export const mxRetry = (options: RetryOptions = {}): Schedule.Schedule<[Duration
   const cap = Duration.decode(options.cap ?? "30 seconds")
   return Schedule.exponential(options.base ?? "500 millis", 2).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, cap)),
+    Schedule.modifyDelay((_, delay) => Duration.millis(Math.ceil(Duration.toMillis(Duration.min(delay, cap))))),
     Schedule.intersect(Schedule.recurs(options.times ?? 6))
   )
 }

@@ -102,3 +102,23 @@ describe("NextAction.decide", () => {
     assert.isString(NextAction.describe(action))
   })
 })
+
+describe("NextAction.isSettled", () => {
+  it.prop(
+    "CHALLENGED settles at once; nothing else settles while MX is aggregating",
+    [Arbitraries.observation],
+    ([o]) => {
+      const settled = NextAction.isSettled(o)
+      if (o.connection_status === "CHALLENGED") assert.isTrue(settled)
+      else if (o.is_being_aggregated) assert.isFalse(settled)
+      else assert.strictEqual(settled, NextAction.decide(o)._tag !== "KeepPolling")
+    }
+  )
+
+  it("a status left over from the previous aggregation is not an outcome while MX aggregates", () => {
+    assert.isFalse(NextAction.isSettled({ connection_status: "DENIED", is_being_aggregated: true }))
+    assert.isTrue(NextAction.isSettled({ connection_status: "DENIED", is_being_aggregated: false }))
+    assert.isFalse(NextAction.isSettled({ connection_status: "CONNECTED", is_being_aggregated: true }))
+    assert.isTrue(NextAction.isSettled({ connection_status: "CONNECTED", is_being_aggregated: false }))
+  })
+})

@@ -151,6 +151,12 @@ const initialSchema = Effect.gen(function*() {
   yield* sql`CREATE INDEX outbox_events_undelivered ON outbox_events (id) WHERE delivered_at IS NULL`
 })
 
+/** When the worker last called aggregate for a member: MX suppresses background aggregation ~20 h after. */
+const lastAggregateCalled = Effect.gen(function*() {
+  const sql = yield* SqlClient
+  yield* sql`ALTER TABLE tracked_members ADD COLUMN last_aggregate_called_at BIGINT`
+})
+
 /**
  * Every migration, keyed `<id>_<name>` as `Migrator.fromRecord` expects. Append new ones; never edit
  * one that has shipped.
@@ -159,7 +165,8 @@ const initialSchema = Effect.gen(function*() {
  * @category migrations
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
-  "0001_initial_schema": initialSchema
+  "0001_initial_schema": initialSchema,
+  "0002_last_aggregate_called": lastAggregateCalled
 }
 
 /**

@@ -45,6 +45,7 @@ export class TrackedMember extends Schema.Class<TrackedMember>("TrackedMember")(
   needsUserReason: nullableColumn(Schema.String, "needs_user_reason"),
   /** Failed runs in a row, for backoff; reset by a run that does not fail. */
   consecutiveFailures: column(DbInt, "consecutive_failures"),
+  lastAggregateCalledAt: nullableColumn(Millis, "last_aggregate_called_at"),
   createdAt: column(Millis, "created_at"),
   updatedAt: column(Millis, "updated_at")
 }) {}
@@ -160,6 +161,8 @@ export interface TrackedMembersService {
   readonly recordOutcome: (input: OutcomeInput) => Effect.Effect<Option.Option<TrackedMember>, StoreError>
   /** Schedules (or, with `null`, unschedules) the member. */
   readonly setNextDue: (memberGuid: Member.MemberGuid, nextDueAt: number | null) => Effect.Effect<boolean, StoreError>
+  /** Records that the worker called aggregate for the member at `at` (for the 20-hour suppression rule). */
+  readonly recordAggregateCalled: (memberGuid: Member.MemberGuid, at: number) => Effect.Effect<boolean, StoreError>
   /** Counts tracked members per status class, for summaries. */
   readonly countByStatusClass: Effect.Effect<ReadonlyArray<ClassCount>, StoreError>
 }
@@ -344,6 +347,14 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       return rows.length > 0
     }).pipe(operation("TrackedMembers.setNextDue"))
 
+  const recordAggregateCalled = (memberGuid: Member.MemberGuid, at: number) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql`UPDATE tracked_members SET last_aggregate_called_at = ${at}, updated_at = ${now}
+        WHERE member_guid = ${memberGuid} RETURNING member_guid`
+      return rows.length > 0
+    }).pipe(operation("TrackedMembers.recordAggregateCalled"))
+
   const countByStatusClass = sql`SELECT status_class, COUNT(*) AS n FROM tracked_members WHERE tracked = 1
     GROUP BY status_class ORDER BY status_class`.pipe(
     Effect.flatMap(decodeCounts),
@@ -363,6 +374,7 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     recordObservation,
     recordOutcome,
     setNextDue,
+    recordAggregateCalled,
     countByStatusClass
   })
 })

@@ -92,8 +92,9 @@ export class MxModel {
   aggregate(): void {
     const startedNew = !this.isBeingAggregated
     this.calls.push({ op: "aggregate", startedNew, afterCredentialUpdate: this.startedByCredentialUpdate })
-    // MX does not document the status at the start of a re-aggregation; the model reports a transient one.
-    if (startedNew) this.start(this.successfullyAggregatedAt === null ? "CREATED" : "UPDATED", false)
+    // As MX's sandbox behaviour shows, the previous status stays until the new job moves it on (only
+    // `is_being_aggregated` changes at once); a member never aggregated reads CREATED.
+    if (startedNew) this.start(this.status ?? "CREATED", false)
   }
 
   /** `PUT …/resume`: only a CHALLENGED member resumes (MX answers 405 otherwise). */
@@ -241,7 +242,8 @@ export interface AgentReport {
 }
 
 /**
- * A partner following `NextAction` with a cooperative end user: polls, answers challenges correctly,
+ * A partner following `NextAction` with a cooperative end user: polls until the member is settled
+ * (`NextAction.isSettled`), then answers challenges correctly,
  * enters valid credentials when asked (after listing the member's credentials), is present for a new
  * aggregation, clears locks at the institution, and retries after provider trouble once it recovers.
  *
@@ -252,6 +254,10 @@ export const runAgent = (model: MxModel, maxSteps = 60): AgentReport => {
   const actions: Array<{ status: ConnectionStatus.NullableConnectionStatus; action: NextAction.NextAction }> = []
   for (let steps = 0; steps < maxSteps; steps++) {
     const observation = model.observe()
+    if (!NextAction.isSettled(observation)) {
+      model.tick()
+      continue
+    }
     const action = NextAction.decide(observation)
     actions.push({ status: observation.connection_status, action })
     switch (action._tag) {

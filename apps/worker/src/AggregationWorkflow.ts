@@ -1,0 +1,619 @@
+/**
+ * One aggregation of one member as a durable workflow: observe -> decide (AggregationPolicy) ->
+ * aggregate or follow MX's own aggregation -> poll until settled -> act on NextAction: wait durably for
+ * MFA answers and poll again (several rounds), pull accounts and transactions on success, or record
+ * what the user must do. Every step with effects is an Activity, journaled in SQL: a crash at any
+ * point resumes from the journal, and no completed step runs twice.
+ *
+ * MFA answers never enter the journal: the control API validates them, sends them to MX's resume
+ * endpoint itself and then signals the workflow's `DurableDeferred` with no value. The workflow only
+ * learns that the member was resumed.
+ *
+ * @since 0.1.0
+ */
+import { Activity, DurableClock, DurableDeferred, Workflow } from "@effect/workflow"
+import { AggregationPolicy, ConnectionStatus, Member, NextAction, Schedules } from "@mx-aggregation/domain"
+import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
+import {
+  AccountsAndTransactions,
+  AggregationRuns,
+  Outbox,
+  PendingChallenges,
+  StoreError,
+  TrackedMembers
+} from "@mx-aggregation/store"
+import { Chunk, Clock, Duration, Effect, Option, Random, Ref, Schema, Stream } from "effect"
+import { EngineConfig, toReal } from "./EngineConfig.js"
+import * as MxTime from "./MxTime.js"
+
+/**
+ * What starts a run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunPayload = Schema.Struct({
+  runId: AggregationRuns.RunId,
+  memberGuid: Member.MemberGuid,
+  userGuid: Member.UserGuid,
+  trigger: AggregationPolicy.Trigger,
+  userPresent: Schema.Boolean,
+  /** A credential update just started an aggregation on MX's side: follow it, never aggregate again. */
+  credentialUpdateStartedAggregation: Schema.Boolean
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunPayload extends Schema.Schema.Type<typeof RunPayload> {}
+
+/**
+ * How a run ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunResult = Schema.Struct({
+  outcome: AggregationRuns.RunOutcome,
+  status: ConnectionStatus.NullableConnectionStatus,
+  action: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunResult extends Schema.Schema.Type<typeof RunResult> {}
+
+/**
+ * The errors an activity may end with after its retries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ActivityError = Schema.Union(MxApiError.MxApiError, StoreError.StoreError)
+
+/**
+ * The aggregation workflow. Its idempotency key is the run id: starting the same run twice attaches
+ * to the one execution.
+ *
+ * @since 0.1.0
+ * @category workflows
+ */
+export const AggregationWorkflow = Workflow.make({
+  name: "Aggregation",
+  payload: RunPayload,
+  success: RunResult,
+  idempotencyKey: (payload) => payload.runId
+})
+
+/**
+ * The execution id of a run. @effect/workflow derives it from the workflow name and the idempotency
+ * key only (the run id), so the other payload fields do not matter here.
+ *
+ * @since 0.1.0
+ * @category workflows
+ */
+export const executionIdOf = (runId: AggregationRuns.RunId): Effect.Effect<string> =>
+  AggregationWorkflow.executionId({
+    runId,
+    memberGuid: Member.MemberGuid.make("-"),
+    userGuid: Member.UserGuid.make("-"),
+    trigger: "Manual",
+    userPresent: false,
+    credentialUpdateStartedAggregation: false
+  })
+
+/**
+ * Signalled (with no value: never the answers) once a pending challenge was answered and the member
+ * resumed. One deferred per pending challenge id, so that each MFA round waits on its own.
+ *
+ * @since 0.1.0
+ * @category workflows
+ */
+export const challengeAnswered = (pendingChallengeId: number) =>
+  DurableDeferred.make(`ChallengeAnswered-${pendingChallengeId}`)
+
+/** An Activity whose effect runs on MX time (see `MxTime`). */
+const mxActivity = <
+  R,
+  Success extends Schema.Schema.Any = typeof Schema.Void,
+  Error extends Schema.Schema.All = typeof Schema.Never
+>(
+  options: {
+    readonly name: string
+    readonly success?: Success | undefined
+    readonly error?: Error | undefined
+    readonly execute: Effect.Effect<Success["Type"], Error["Type"], R>
+  }
+) =>
+  Activity.make({
+    ...options,
+    execute: Effect.flatMap(EngineConfig, (config) => MxTime.within(config.mxClock)(options.execute))
+  })
+
+const Observed = Schema.Struct({
+  connection_status: ConnectionStatus.NullableConnectionStatus,
+  is_being_aggregated: Schema.Boolean,
+  successfully_aggregated_at: Schema.NullOr(Schema.String)
+})
+type Observed = typeof Observed.Type
+
+const toObserved = (m: Member.Member | Member.MemberStatus): Observed => ({
+  connection_status: m.connection_status,
+  is_being_aggregated: m.is_being_aggregated,
+  successfully_aggregated_at: m.successfully_aggregated_at ?? null
+})
+
+const millisOf = (timestamp: string | null | undefined): number | null => {
+  if (timestamp === null || timestamp === undefined) return null
+  const ms = Date.parse(timestamp)
+  return Number.isNaN(ms) ? null : ms
+}
+
+/**
+ * The stored run reason of a trigger.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const reasonOf = (trigger: AggregationPolicy.Trigger): AggregationRuns.RunReason => {
+  switch (trigger) {
+    case "Scheduled":
+      return "scheduled"
+    case "UserPresent":
+      return "user_present"
+    case "Manual":
+      return "manual"
+    case "DataUpdated":
+      return "webhook"
+    case "CredentialsUpdated":
+      return "credentials_updated"
+  }
+}
+
+const Decided = Schema.Struct({ observed: Observed, decision: AggregationPolicy.Decision })
+
+/** Reads the member and decides what the run does. */
+const observeAndDecide = (payload: RunPayload) =>
+  mxActivity({
+    name: "ObserveAndDecide",
+    success: Decided,
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const tracked = yield* TrackedMembers.TrackedMembers
+      const data = yield* AccountsAndTransactions.AccountsAndTransactions
+      const config = yield* EngineConfig
+      yield* runs.start({ runId: payload.runId, memberGuid: payload.memberGuid, reason: reasonOf(payload.trigger) })
+      const member = yield* mx.readMember({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+      yield* runs.addMxCalls(payload.runId, 1)
+      const observed = toObserved(member)
+      yield* recordObservation(payload, observed)
+      const now = yield* Clock.currentTimeMillis
+      const watermark = yield* data.watermark(payload.memberGuid)
+      const previous = yield* tracked.get(payload.memberGuid)
+      const decision = AggregationPolicy.decide({
+        observation: observed,
+        trigger: payload.trigger,
+        userPresent: payload.userPresent,
+        now,
+        lastPulledAt: Option.getOrNull(Option.map(watermark, (w) => w.lastPulledAt)),
+        lastAggregateCalledAt: Option.getOrNull(
+          Option.flatMap(previous, (m) => Option.fromNullable(m.lastAggregateCalledAt))
+        ),
+        credentialUpdateStartedAggregation: payload.credentialUpdateStartedAggregation
+      }, config.policy)
+      return { observed, decision }
+    })
+  })
+
+const recordObservation = (payload: RunPayload, observed: Observed) =>
+  Effect.gen(function*() {
+    const runs = yield* AggregationRuns.AggregationRuns
+    const tracked = yield* TrackedMembers.TrackedMembers
+    yield* runs.observe(payload.runId, observed.connection_status)
+    yield* tracked.recordObservation({
+      memberGuid: payload.memberGuid,
+      status: observed.connection_status,
+      isBeingAggregated: observed.is_being_aggregated,
+      successfullyAggregatedAt: millisOf(observed.successfully_aggregated_at)
+    })
+  })
+
+/** Calls aggregate. A repeat (after a crash mid-call) is harmless: MX answers 202 and starts nothing new. */
+const aggregate = (payload: RunPayload) =>
+  mxActivity({
+    name: "Aggregate",
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const tracked = yield* TrackedMembers.TrackedMembers
+      yield* mx.aggregateMember({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+      yield* runs.addMxCalls(payload.runId, 1)
+      yield* tracked.recordAggregateCalled(payload.memberGuid, yield* Clock.currentTimeMillis)
+    })
+  })
+
+/**
+ * Polls the member's status on the domain's schedule (never sooner than 3 s of MX time after the
+ * previous read, the first poll included) until NextAction is no longer KeepPolling, or the polling
+ * deadline passes.
+ */
+const pollUntilSettled = (payload: RunPayload, round: number) =>
+  mxActivity({
+    name: `PollUntilSettled-${round}`,
+    success: Observed,
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const config = yield* EngineConfig
+      const last = yield* Ref.make<Observed | undefined>(undefined)
+      const polls = yield* Ref.make(0)
+      const schedule = Schedules.statusPolling(config.polling)
+      const poll = Effect.gen(function*() {
+        const status = yield* mx.readMemberStatus({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+        yield* Ref.update(polls, (n) => n + 1)
+        const observed = toObserved(status)
+        const previous = yield* Ref.getAndSet(last, observed)
+        if (previous?.connection_status !== observed.connection_status || previous === undefined) {
+          yield* recordObservation(payload, observed)
+        }
+        return observed
+      })
+      yield* Effect.sleep(AggregationPolicy.minimumPollInterval)
+      yield* poll.pipe(
+        Effect.repeat({ schedule, until: NextAction.isSettled }),
+        Effect.ensuring(Effect.flatMap(Ref.get(polls), (n) => runs.addMxCalls(payload.runId, n).pipe(Effect.ignore)))
+      )
+      return (yield* Ref.get(last))!
+    })
+  })
+
+const Challenged = Schema.Struct({ pendingId: Schema.NullOr(Schema.Number) })
+
+/** Lists the challenges, stores them (never answers) and tells the partner. */
+const storeChallenges = (payload: RunPayload, round: number) =>
+  mxActivity({
+    name: `StoreChallenges-${round}`,
+    success: Challenged,
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const pending = yield* PendingChallenges.PendingChallenges
+      const outbox = yield* Outbox.Outbox
+      const config = yield* EngineConfig
+      const challenges = yield* mx.listMemberChallenges({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+      yield* runs.addMxCalls(payload.runId, 1)
+      // 204: no longer challenged (answered elsewhere, or already moved on); poll again.
+      if (challenges.length === 0) return { pendingId: null }
+      const now = yield* Clock.currentTimeMillis
+      const stored = yield* pending.add({
+        memberGuid: payload.memberGuid,
+        runId: payload.runId,
+        challenges,
+        expiresAt: now + Duration.toMillis(config.mfaTimeout)
+      })
+      yield* outbox.append({
+        memberGuid: payload.memberGuid,
+        userGuid: payload.userGuid,
+        type: "mfa_required",
+        payload: {
+          run_id: payload.runId,
+          challenges: challenges.map((c) => ({ guid: c.guid, type: c.type, label: c.label ?? null }))
+        }
+      })
+      return { pendingId: stored.id }
+    })
+  })
+
+/** Pulls accounts and the transactions created or updated since the watermark. */
+const pullData = (payload: RunPayload) =>
+  mxActivity({
+    name: "PullData",
+    success: Schema.Struct({ accounts: Schema.Number, transactions: Schema.Number }),
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const data = yield* AccountsAndTransactions.AccountsAndTransactions
+      const outbox = yield* Outbox.Outbox
+      const config = yield* EngineConfig
+      const ref = { userGuid: payload.userGuid, memberGuid: payload.memberGuid }
+      const calls = yield* Ref.make(0)
+      const counted = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+        stream.pipe(Stream.chunks, Stream.tap(() => Ref.update(calls, (n) => n + 1)), Stream.flattenChunks)
+      const accounts = yield* Stream.runCollect(counted(mx.listMemberAccounts(ref)))
+      yield* data.upsertAccounts({ ...ref, accounts: Chunk.toReadonlyArray(accounts) })
+      const watermark = yield* data.watermark(payload.memberGuid)
+      const since = Option.flatMap(watermark, (w) => Option.fromNullable(w.maxUpdatedAt))
+      const maxUpdatedAt = yield* Ref.make<string | null>(Option.getOrNull(since))
+      const transactions = yield* counted(
+        mx.listTransactionsByMember({
+          ...ref,
+          ...(Option.isSome(since) ? { fromUpdatedAt: since.value } : {})
+        })
+      ).pipe(
+        Stream.grouped(500),
+        Stream.mapEffect((batch) => {
+          const rows = Chunk.toReadonlyArray(batch)
+          return data.upsertTransactions({ ...ref, transactions: rows }).pipe(
+            Effect.zipRight(Ref.update(maxUpdatedAt, (max) =>
+              rows.reduce((m, t) => (t.updated_at && (m === null || t.updated_at > m) ? t.updated_at : m), max))),
+            Effect.as(rows.length)
+          )
+        }, { concurrency: config.pullConcurrency }),
+        Stream.runFold(0, (n, k) =>
+          n + k)
+      )
+      yield* data.advanceWatermark({ memberGuid: payload.memberGuid, maxUpdatedAt: yield* Ref.get(maxUpdatedAt) })
+      yield* runs.addMxCalls(payload.runId, yield* Ref.get(calls))
+      yield* outbox.append({
+        memberGuid: payload.memberGuid,
+        userGuid: payload.userGuid,
+        type: "data_updated",
+        payload: { run_id: payload.runId, accounts: accounts.length, transactions }
+      })
+      return { accounts: accounts.length, transactions }
+    })
+  })
+
+interface Ending {
+  readonly outcome: AggregationRuns.RunOutcome
+  readonly status: ConnectionStatus.NullableConnectionStatus
+  readonly action: NextAction.NextAction | null
+  readonly event: Outbox.EventType | null
+  readonly needsUserReason: string | null
+  readonly failed: boolean
+  readonly failureReason: string | null
+  readonly nextDueAt: number | null | "policy"
+}
+
+/** Records the outcome, schedules the next check, tells the partner, and releases the member. */
+const finish = (payload: RunPayload, ending: Ending) =>
+  mxActivity({
+    name: "Finish",
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const runs = yield* AggregationRuns.AggregationRuns
+      const tracked = yield* TrackedMembers.TrackedMembers
+      const outbox = yield* Outbox.Outbox
+      const config = yield* EngineConfig
+      const now = yield* Clock.currentTimeMillis
+      // Spread next checks over ±10 % of the delay, so that members aggregated together do not stay in step.
+      const jitter = yield* Random.next
+      const member = yield* tracked.get(payload.memberGuid)
+      const failures = Option.match(member, { onNone: () => 0, onSome: (m) => m.consecutiveFailures })
+      const nextDueAt = ending.nextDueAt !== "policy"
+        ? ending.nextDueAt
+        : ending.action === null
+        ? null
+        : Option.match(AggregationPolicy.nextCheckAfter(ending.action, failures, config.policy), {
+          onNone: () => null,
+          onSome: (d) => now + Math.round(Duration.toMillis(d) * (0.9 + 0.2 * jitter))
+        })
+      yield* runs.finish({ runId: payload.runId, outcome: ending.outcome, failureReason: ending.failureReason })
+      yield* tracked.recordOutcome({
+        memberGuid: payload.memberGuid,
+        nextAction: ending.action?._tag ?? null,
+        userAction: ending.action && NextAction.needsUser(ending.action) ? NextAction.describe(ending.action) : null,
+        needsUserReason: ending.needsUserReason,
+        nextDueAt,
+        failed: ending.failed
+      })
+      if (ending.event !== null) {
+        yield* outbox.append({
+          memberGuid: payload.memberGuid,
+          userGuid: payload.userGuid,
+          type: ending.event,
+          payload: {
+            run_id: payload.runId,
+            connection_status: ending.status,
+            outcome: ending.outcome,
+            action: ending.action?._tag ?? null,
+            message: ending.action ? NextAction.describe(ending.action) : null
+          }
+        })
+      }
+      yield* tracked.release(payload.memberGuid, payload.runId)
+    })
+  })
+
+const endingFor = (observed: Observed, action: NextAction.NextAction): Ending => {
+  const base = {
+    status: observed.connection_status,
+    action,
+    failed: false,
+    failureReason: null,
+    needsUserReason: null,
+    nextDueAt: "policy" as const
+  }
+  switch (action._tag) {
+    case "PullData":
+      return { ...base, outcome: "connected", event: null }
+    case "UpdateCredentials":
+      return { ...base, outcome: "credentials_required", event: "credentials_required", needsUserReason: "credentials" }
+    case "StartNewAggregation":
+      return { ...base, outcome: "needs_user_present", event: "user_presence_required", needsUserReason: "presence" }
+    case "ActAtInstitution":
+      return {
+        ...base,
+        outcome: "institution_action_required",
+        event: "institution_action_required",
+        needsUserReason: "institution"
+      }
+    case "RetryLater":
+      return { ...base, outcome: "retry_later", event: "retry_scheduled", failed: true }
+    case "CompleteOAuth":
+      return { ...base, outcome: "awaiting_oauth", event: "oauth_required", needsUserReason: "oauth" }
+    case "StopAggregating":
+      return { ...base, outcome: "terminal", event: "stopped" }
+    case "NotAggregatable":
+      return { ...base, outcome: "not_aggregatable", event: null }
+    case "KeepPolling":
+      return {
+        ...base,
+        outcome: "retry_later",
+        event: "retry_scheduled",
+        failed: true,
+        failureReason: "the aggregation did not settle before the polling deadline"
+      }
+    case "AnswerChallenges":
+      return { ...base, outcome: "needs_user_present", event: "user_presence_required", needsUserReason: "presence" }
+  }
+}
+
+const decisionEnding = (observed: Observed, decision: AggregationPolicy.Decision): Ending => {
+  const base = {
+    status: observed.connection_status,
+    action: NextAction.decide(observed),
+    failed: false,
+    failureReason: null,
+    needsUserReason: null
+  }
+  switch (decision._tag) {
+    case "NotNow":
+      return { ...base, outcome: "skipped", event: null, nextDueAt: decision.until }
+    case "NeedsUser":
+      return { ...endingFor(observed, NextAction.decide(observed)), needsUserReason: decision.need, nextDueAt: null }
+    case "Stop":
+      return { ...endingFor(observed, NextAction.decide(observed)), nextDueAt: null }
+    default:
+      return { ...base, outcome: "skipped", event: null, nextDueAt: "policy" }
+  }
+}
+
+/** The run after the member settled: MFA rounds, then the outcome. */
+const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Observed | null) =>
+  Effect.gen(function*() {
+    const config = yield* EngineConfig
+    let round = firstRound
+    let observed = startWithChallenge ?? (yield* pollUntilSettled(payload, round))
+    while (true) {
+      // Not settled means the polling deadline passed while MX was still aggregating.
+      const action = NextAction.isSettled(observed)
+        ? NextAction.decide(observed)
+        : new NextAction.KeepPolling({ status: observed.connection_status })
+      if (action._tag !== "AnswerChallenges") {
+        if (action._tag === "PullData") {
+          yield* pullData(payload)
+          return yield* finishWith(payload, { ...endingFor(observed, action), event: null })
+        }
+        return yield* finishWith(payload, endingFor(observed, action))
+      }
+      const { pendingId } = yield* storeChallenges(payload, round)
+      if (pendingId !== null) {
+        const answered = yield* DurableDeferred.raceAll({
+          name: `AwaitAnswers-${round}`,
+          success: Schema.Literal("Answered", "TimedOut"),
+          error: Schema.Never,
+          effects: [
+            DurableDeferred.await(challengeAnswered(pendingId)).pipe(Effect.as("Answered" as const)),
+            DurableClock.sleep({
+              name: `MfaTimeout-${round}`,
+              duration: toReal(config, config.mfaTimeout),
+              inMemoryThreshold: "1 millis"
+            }).pipe(Effect.as("TimedOut" as const))
+          ]
+        })
+        if (answered === "TimedOut") {
+          yield* expireChallenge(payload, round)
+          return yield* finishWith(payload, {
+            outcome: "needs_user_present",
+            status: "CHALLENGED",
+            action: new NextAction.StartNewAggregation({ status: "EXPIRED", userPresenceRequired: true }),
+            event: "user_presence_required",
+            needsUserReason: "presence",
+            failed: false,
+            failureReason: "MFA challenge not answered in time: a new aggregation needs the user present",
+            nextDueAt: null
+          })
+        }
+      }
+      round++
+      observed = yield* pollUntilSettled(payload, round)
+    }
+  })
+
+const expireChallenge = (payload: RunPayload, round: number) =>
+  mxActivity({
+    name: `ExpireChallenge-${round}`,
+    error: ActivityError,
+    execute: Effect.asVoid(
+      Effect.flatMap(
+        PendingChallenges.PendingChallenges,
+        (pending) => pending.resolve({ memberGuid: payload.memberGuid, runId: payload.runId, resolution: "expired" })
+      )
+    )
+  })
+
+const finishWith = (payload: RunPayload, ending: Ending) =>
+  Effect.as(
+    finish(payload, ending),
+    {
+      outcome: ending.outcome,
+      status: ending.status,
+      action: ending.action?._tag ?? "None"
+    } satisfies RunResult
+  )
+
+/** The run's steps. */
+const run = (payload: RunPayload) =>
+  Effect.gen(function*() {
+    const { decision, observed } = yield* observeAndDecide(payload)
+    switch (decision._tag) {
+      case "Aggregate":
+        yield* aggregate(payload)
+        return yield* settle(payload, 0, null)
+      case "FollowAggregation":
+        return yield* settle(payload, 0, null)
+      case "AnswerChallenges":
+        return yield* settle(payload, 0, observed)
+      case "PullOnly":
+        yield* pullData(payload)
+        return yield* finishWith(payload, {
+          outcome: "pulled_only",
+          status: observed.connection_status,
+          action: NextAction.decide(observed),
+          event: null,
+          needsUserReason: null,
+          failed: false,
+          failureReason: null,
+          nextDueAt: "policy"
+        })
+      case "NotNow":
+      case "NeedsUser":
+      case "Stop":
+        return yield* finishWith(payload, decisionEnding(observed, decision))
+    }
+  })
+
+/**
+ * The workflow's implementation. A failure that survives the MX client's and the activities' retries
+ * ends the run as `failed` with its reason recorded and a retry scheduled; it never stops the daemon.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const AggregationWorkflowLive = AggregationWorkflow.toLayer((payload) =>
+  run(payload).pipe(
+    Effect.catchAll((error) =>
+      finishWith(payload, {
+        outcome: "failed",
+        status: null,
+        action: null,
+        event: "retry_scheduled",
+        needsUserReason: null,
+        failed: true,
+        failureReason: `${error._tag}: ${error.message}`,
+        nextDueAt: "policy"
+      }).pipe(Effect.orDie)
+    ),
+    Effect.withSpan("AggregationWorkflow", { attributes: { runId: payload.runId, memberGuid: payload.memberGuid } })
+  )
+)

@@ -1,0 +1,271 @@
+/**
+ * The worker's aggregation operations: start a run for a member (one at a time, across replicas),
+ * hand MFA answers to MX and wake the waiting run, react to a user being present, refresh all of a
+ * user's members, and restart runs that were claimed but never started.
+ *
+ * @since 0.1.0
+ */
+import { DurableDeferred, type WorkflowEngine } from "@effect/workflow"
+import type { AggregationPolicy, ConnectionStatus, Member } from "@mx-aggregation/domain"
+import { Mfa } from "@mx-aggregation/domain"
+import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
+import { AggregationRuns, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
+import { Clock, Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import {
+  AggregationWorkflow,
+  challengeAnswered,
+  executionIdOf,
+  reasonOf,
+  type RunPayload
+} from "./AggregationWorkflow.js"
+
+/**
+ * The member is not waiting for MFA answers (no pending challenge, or it expired).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MemberNotWaiting extends Schema.TaggedError<MemberNotWaiting>()("MemberNotWaiting", {
+  memberGuid: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * The member is not tracked by this worker.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MemberNotTracked extends Schema.TaggedError<MemberNotTracked>()("MemberNotTracked", {
+  memberGuid: Schema.String
+}) {
+  override get message(): string {
+    return `Member ${this.memberGuid} is not tracked`
+  }
+}
+
+/**
+ * Options of a run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartOptions {
+  readonly userPresent?: boolean | undefined
+  readonly credentialUpdateStartedAggregation?: boolean | undefined
+}
+
+/**
+ * What starting a run did: the run id, or why none started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Started =
+  | { readonly _tag: "Started"; readonly runId: AggregationRuns.RunId }
+  | { readonly _tag: "AlreadyRunning"; readonly runId: AggregationRuns.RunId | null }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Starts a run unless one is active for the member (here or on another replica). */
+  readonly start: (
+    memberGuid: Member.MemberGuid,
+    trigger: AggregationPolicy.Trigger,
+    options?: StartOptions
+  ) => Effect.Effect<Started, StoreError.StoreError | MemberNotTracked>
+  /**
+   * Validates MFA answers against the member's pending challenges, resumes the aggregation at MX and
+   * wakes the waiting run. The answers go to MX only: never to the journal, the database or a log.
+   */
+  readonly answerChallenges: (
+    memberGuid: Member.MemberGuid,
+    answers: ReadonlyArray<Member.CredentialValue>
+  ) => Effect.Effect<
+    void,
+    MemberNotWaiting | Mfa.InvalidMfaAnswers | Mfa.MemberNotChallenged | MxApiError.MxApiError | StoreError.StoreError
+  >
+  /**
+   * The user is present (the guide's new session): start a run for each of the user's tracked members,
+   * with the user present, so that the policy aggregates those that need it (EXPIRED, REJECTED, stale).
+   */
+  readonly userPresent: (
+    userGuid: Member.UserGuid
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly memberGuid: Member.MemberGuid; readonly started: Started }>,
+    StoreError.StoreError
+  >
+  /** Refresh all of a user's members (MX has no such endpoint): a manual run per tracked member. */
+  readonly aggregateUser: (
+    userGuid: Member.UserGuid
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly memberGuid: Member.MemberGuid; readonly started: Started }>,
+    StoreError.StoreError
+  >
+  /** Lists a user's members at MX and tracks them (new ones are due at once). */
+  readonly discover: (userGuid: Member.UserGuid) => Effect.Effect<number, StoreError.StoreError | MxApiError.MxApiError>
+  /** Re-executes claimed runs whose workflow may never have started (idempotent by run id). */
+  readonly recover: Effect.Effect<number, StoreError.StoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Aggregations extends Context.Tag("@mx-aggregation/worker/Aggregations")<Aggregations, Service>() {}
+
+const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger => {
+  switch (reason) {
+    case "scheduled":
+    case "new_member":
+      return "Scheduled"
+    case "user_present":
+      return "UserPresent"
+    case "manual":
+      return "Manual"
+    case "webhook":
+      return "DataUpdated"
+    case "credentials_updated":
+      return "CredentialsUpdated"
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const tracked = yield* TrackedMembers.TrackedMembers
+  const runs = yield* AggregationRuns.AggregationRuns
+  const pending = yield* PendingChallenges.PendingChallenges
+  const mx = yield* MxClient.MxClient
+  const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
+
+  const execute = (payload: RunPayload) =>
+    AggregationWorkflow.execute(payload, { discard: true }).pipe(Effect.provide(context), Effect.asVoid)
+
+  const start: Service["start"] = (memberGuid, trigger, options = {}) =>
+    Effect.gen(function*() {
+      const member = yield* tracked.get(memberGuid)
+      if (Option.isNone(member)) return yield* new MemberNotTracked({ memberGuid })
+      const runId = AggregationRuns.RunId.make(`run-${randomUUID()}`)
+      const claimed = yield* tracked.claim(memberGuid, runId)
+      if (!claimed) {
+        const current = yield* tracked.get(memberGuid)
+        return {
+          _tag: "AlreadyRunning",
+          runId: Option.getOrNull(Option.flatMap(current, (m) => Option.fromNullable(m.activeRunId)))
+        } as const
+      }
+      const payload: RunPayload = {
+        runId,
+        memberGuid,
+        userGuid: member.value.userGuid,
+        trigger,
+        userPresent: options.userPresent ?? trigger === "UserPresent",
+        credentialUpdateStartedAggregation: options.credentialUpdateStartedAggregation ?? false
+      }
+      // Record the run before the workflow starts, so that `recover` can start it again after a crash.
+      yield* runs.start({ runId, memberGuid, reason: reasonOf(trigger) })
+      yield* execute(payload).pipe(
+        Effect.tapErrorCause(() => tracked.release(memberGuid, runId).pipe(Effect.ignore)),
+        Effect.orDie
+      )
+      yield* Effect.logDebug("run started").pipe(Effect.annotateLogs({ memberGuid, runId, trigger }))
+      return { _tag: "Started", runId } as const
+    })
+
+  const answerChallenges: Service["answerChallenges"] = (memberGuid, answers) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const current = yield* pending.current(memberGuid)
+      if (Option.isNone(current) || (current.value.expiresAt !== null && current.value.expiresAt <= now)) {
+        return yield* new MemberNotWaiting({
+          memberGuid,
+          message: `Member ${memberGuid} is not waiting for MFA answers`
+        })
+      }
+      const member = yield* tracked.get(memberGuid)
+      const status: ConnectionStatus.NullableConnectionStatus = Option.match(member, {
+        onNone: () => null,
+        onSome: (m) => m.status
+      })
+      const userGuid = Option.getOrThrow(member).userGuid
+      const ordered = yield* Mfa.prepareResume(status, current.value.challenges, answers)
+      yield* mx.resumeAggregation({ userGuid, memberGuid, answers: ordered })
+      yield* pending.resolve({ memberGuid, runId: current.value.runId, resolution: "answered" })
+      const executionId = yield* executionIdOf(current.value.runId)
+      const deferred = challengeAnswered(current.value.id)
+      const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: AggregationWorkflow, executionId })
+      yield* DurableDeferred.succeed(deferred, { token, value: void 0 }).pipe(Effect.provide(context))
+      yield* Effect.logInfo("MFA answers sent; run resumed").pipe(Effect.annotateLogs({ memberGuid }))
+    })
+
+  const forUser = (userGuid: Member.UserGuid, trigger: AggregationPolicy.Trigger) =>
+    Effect.gen(function*() {
+      const members = yield* tracked.list({ userGuid })
+      return yield* Effect.forEach(members, (m) =>
+        start(m.memberGuid, trigger, { userPresent: trigger === "UserPresent" }).pipe(
+          Effect.catchTag("MemberNotTracked", () =>
+            Effect.succeed({ _tag: "AlreadyRunning", runId: null } as const)),
+          Effect.map((started) => ({ memberGuid: m.memberGuid, started }))
+        ))
+    })
+
+  const discover: Service["discover"] = (userGuid) =>
+    Effect.gen(function*() {
+      const members = yield* Stream.runCollect(mx.listMembers({ userGuid }))
+      const now = yield* Clock.currentTimeMillis
+      const known = new Set((yield* tracked.list({ userGuid, tracked: "all" })).map((m) => m.memberGuid as string))
+      const fresh = [...members].filter((m) => !known.has(m.guid))
+      yield* tracked.trackMany(fresh.map((m) => ({
+        memberGuid: m.guid,
+        userGuid,
+        institutionCode: m.institution_code ?? null,
+        nextDueAt: now
+      })))
+      return fresh.length
+    })
+
+  const recover: Service["recover"] = Effect.gen(function*() {
+    const active = yield* tracked.listActive
+    let restarted = 0
+    for (const member of active) {
+      if (member.activeRunId === null) continue
+      const run = yield* runs.get(member.activeRunId)
+      if (Option.isNone(run)) continue
+      if (run.value.run.endedAt !== null) {
+        yield* tracked.release(member.memberGuid, member.activeRunId)
+        continue
+      }
+      yield* execute({
+        runId: member.activeRunId,
+        memberGuid: member.memberGuid,
+        userGuid: member.userGuid,
+        trigger: triggerOf(run.value.run.reason),
+        userPresent: run.value.run.reason === "user_present",
+        credentialUpdateStartedAggregation: false
+      }).pipe(Effect.orDie)
+      restarted++
+    }
+    return restarted
+  })
+
+  return Aggregations.of({
+    start,
+    answerChallenges,
+    userPresent: (userGuid) => forUser(userGuid, "UserPresent"),
+    aggregateUser: (userGuid) => forUser(userGuid, "Manual"),
+    discover,
+    recover
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = Layer.effect(Aggregations, make)

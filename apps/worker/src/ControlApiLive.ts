@@ -1,0 +1,219 @@
+/**
+ * The control API's handlers and HTTP server.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { AggregationRuns, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { timingSafeEqual } from "node:crypto"
+import { createServer } from "node:http"
+import { Aggregations, type Started } from "./Aggregations.js"
+import {
+  Authorization,
+  Conflict,
+  ControlApi,
+  Invalid,
+  MemberDetail,
+  MemberView,
+  NotFound,
+  PendingChallengeView,
+  RunView,
+  Triggered,
+  Unauthorized,
+  Upstream
+} from "./ControlApi.js"
+import { EngineConfig } from "./EngineConfig.js"
+import * as MxTime from "./MxTime.js"
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+
+/**
+ * The API view of a tracked member.
+ *
+ * @since 0.1.0
+ * @category views
+ */
+export const memberView = (m: TrackedMembers.TrackedMember): MemberView =>
+  new MemberView({
+    memberGuid: m.memberGuid,
+    userGuid: m.userGuid,
+    institutionCode: m.institutionCode,
+    tracked: m.tracked,
+    connectionStatus: m.status,
+    statusClass: m.statusClass,
+    isBeingAggregated: m.isBeingAggregated,
+    nextAction: m.nextAction,
+    userAction: m.userAction,
+    needsUser: m.needsUser ? m.needsUserReason ?? "user" : null,
+    activeRunId: m.activeRunId,
+    successfullyAggregatedAt: iso(m.successfullyAggregatedAt),
+    observedAt: iso(m.observedAt),
+    nextDueAt: iso(m.nextDueAt)
+  })
+
+const pendingView = (p: PendingChallenges.PendingChallenge) =>
+  new PendingChallengeView({
+    memberGuid: p.memberGuid,
+    runId: p.runId,
+    createdAt: new Date(p.createdAt).toISOString(),
+    expiresAt: iso(p.expiresAt),
+    challenges: p.challenges
+  })
+
+const triggered = (memberGuid: string, started: Started) =>
+  new Triggered({ memberGuid, started: started._tag === "Started", runId: started.runId })
+
+/** Store failures are the server's problem: a 500 with no detail, the cause logged. */
+const orDie = Effect.orDie
+
+/**
+ * Compares the bearer token in constant time (no early exit on the first differing byte).
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const tokenMatches = (expected: Redacted.Redacted<string>, given: Redacted.Redacted<string>): boolean => {
+  const a = Buffer.from(Redacted.value(expected))
+  const b = Buffer.from(Redacted.value(given))
+  // Compare equal-length buffers always, so that the time does not reveal the token's length either.
+  const padded = Buffer.alloc(a.length)
+  b.copy(padded, 0, 0, Math.min(a.length, b.length))
+  return timingSafeEqual(a, padded) && a.length === b.length
+}
+
+/**
+ * Bearer-token authentication against the configured token.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const AuthorizationLive = (token: Redacted.Redacted<string>) =>
+  Layer.succeed(
+    Authorization,
+    Authorization.of({
+      bearer: (given) =>
+        tokenMatches(token, given)
+          ? Effect.void
+          : Effect.fail(new Unauthorized({ message: "Invalid or missing bearer token" }))
+    })
+  )
+
+const HealthLive = HttpApiBuilder.group(
+  ControlApi,
+  "health",
+  (handlers) => handlers.handle("health", () => Effect.succeed({ status: "ok" as const }))
+)
+
+const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
+  Effect.gen(function*() {
+    const tracked = yield* TrackedMembers.TrackedMembers
+    const runs = yield* AggregationRuns.AggregationRuns
+    const pending = yield* PendingChallenges.PendingChallenges
+    const aggregations = yield* Aggregations
+    const config = yield* EngineConfig
+    const mx = MxTime.within(config.mxClock)
+    const notFound = (memberGuid: string) => new NotFound({ message: `Member ${memberGuid} is not tracked` })
+    return handlers
+      .handle("list", ({ urlParams }) =>
+        tracked.list({ statusClass: urlParams.statusClass, userGuid: urlParams.userGuid }).pipe(
+          Effect.map((members) =>
+            members.map(memberView)
+          ),
+          orDie
+        ))
+      .handle("get", ({ path }) =>
+        Effect.gen(function*() {
+          const member = yield* orDie(tracked.get(path.memberGuid))
+          if (Option.isNone(member)) return yield* notFound(path.memberGuid)
+          const recent = yield* orDie(runs.listByMember(path.memberGuid, { limit: 20 }))
+          return new MemberDetail({
+            member: memberView(member.value),
+            runs: recent.map((r) =>
+              new RunView({
+                runId: r.runId,
+                reason: r.reason,
+                startedAt: new Date(r.startedAt).toISOString(),
+                endedAt: iso(r.endedAt),
+                outcome: r.outcome,
+                failureReason: r.failureReason,
+                mxCalls: r.mxCalls
+              })
+            )
+          })
+        }))
+      .handle("challenges", ({ path }) =>
+        pending.current(path.memberGuid).pipe(
+          orDie,
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(new NotFound({ message: `Member ${path.memberGuid} has no pending challenge` })),
+            onSome: (p) => Effect.succeed(pendingView(p))
+          }))
+        ))
+      .handle("pendingChallenges", () => pending.listPending().pipe(Effect.map((all) => all.map(pendingView)), orDie))
+      .handle("answer", ({ path, payload }) =>
+        aggregations.answerChallenges(path.memberGuid, payload.answers).pipe(
+          Effect.as({ resumed: true as const }),
+          Effect.catchTags({
+            MemberNotWaiting: (e) => Effect.fail(new Conflict({ message: e.message })),
+            MemberNotChallenged: (e) => Effect.fail(new Conflict({ message: e.message })),
+            InvalidMfaAnswers: (e) => Effect.fail(new Invalid({ message: e.message, problems: e.problems })),
+            MxApiError: (e) =>
+              e.reason === "NotAllowed"
+                ? Effect.fail(new Conflict({ message: `MX refused the resume: ${e.message}` }))
+                : Effect.fail(new Upstream({ message: e.message, reason: e.reason }))
+          }),
+          orDie,
+          mx
+        ))
+      .handle("aggregate", ({ path }) =>
+        aggregations.start(path.memberGuid, "Manual").pipe(
+          Effect.map((started) => triggered(path.memberGuid, started)),
+          Effect.catchTag("MemberNotTracked", () => Effect.fail(notFound(path.memberGuid))),
+          orDie,
+          mx
+        ))
+      .handle("userPresent", ({ path }) =>
+        aggregations.userPresent(path.userGuid).pipe(
+          Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
+          orDie,
+          mx
+        ))
+      .handle("aggregateUser", ({ path }) =>
+        aggregations.aggregateUser(path.userGuid).pipe(
+          Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
+          orDie,
+          mx
+        ))
+  }))
+
+/**
+ * The API's handlers (needs the store, `Aggregations` and `EngineConfig`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const ApiLive = (token: Redacted.Redacted<string>) =>
+  HttpApiBuilder.api(ControlApi).pipe(
+    Layer.provide([HealthLive, MembersLive]),
+    Layer.provide(AuthorizationLive(token))
+  )
+
+/**
+ * The control API served on `host:port` (port 0: a free port; read it back from `HttpServer`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serverLayer = (options: {
+  readonly token: Redacted.Redacted<string>
+  readonly port: number
+  readonly host: string
+}) =>
+  HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(ApiLive(options.token)),
+    HttpServer.withLogAddress,
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )

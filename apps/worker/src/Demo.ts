@@ -1,0 +1,129 @@
+/**
+ * The embedded demo that `npm start` runs when no MX credentials are configured: the MX sandbox
+ * in-process on a free port, demo users whose members cover every MX Bank scenario, and a console
+ * reporter that prints one line per status change, a summary table now and then, and, for each
+ * CHALLENGED member, the `curl` command that answers it through the control API.
+ *
+ * @since 0.1.0
+ */
+import type { Member } from "@mx-aggregation/domain"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
+import { Console, Effect, Layer, Redacted, Schedule } from "effect"
+
+/**
+ * The demo members' MX Bank passwords: every scenario the worker handles.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const demoPasswords: ReadonlyArray<string> = [
+  "password", // CONNECTED
+  "challenge", // TEXT MFA (answer `correct`; or `challenge` then `correct` for two rounds)
+  "options", // OPTIONS MFA
+  "image", // IMAGE_DATA MFA
+  "UNAUTHORIZED", // DENIED -> needs new credentials
+  "LOCKED", // the user must act at the bank
+  "IMPEDED", // the user must act at the bank
+  "DELAYED", // slow, then CONNECTED
+  "SERVER_ERROR", // provider trouble -> retry later
+  "challenge", // a second TEXT MFA member (two-round answers welcome)
+  "DEGRADED", // provider trouble -> retry later
+  "password"
+]
+
+/**
+ * The sandbox of the demo, served on a free port of 127.0.0.1. Its seed is fixed, so that a second
+ * `npm start` recreates the same users and members and the worker's database still matches them.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const sandboxLayer = Sandbox.layerServer({
+  port: 0,
+  host: "127.0.0.1",
+  seed: "mx-aggregation-demo",
+  aggregationDuration: "8 seconds",
+  delayedDuration: "40 seconds",
+  mfaTimeout: "10 minutes"
+})
+
+/**
+ * Seeds the demo users and members; returns the users' guids.
+ *
+ * @since 0.1.0
+ * @category demo
+ */
+export const seed = (members: number) =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const membersPerUser = 4
+    const users = Math.max(1, Math.ceil(members / membersPerUser))
+    const seeded = yield* sandbox.seedDemo({ users, membersPerUser, passwords: demoPasswords })
+    return seeded.map((u) => u.userGuid as Member.UserGuid)
+  })
+
+const curlFor = (
+  apiUrl: string,
+  token: string,
+  memberGuid: string,
+  challenges: ReadonlyArray<Member.Challenge>
+) => {
+  const answers = challenges.map((c) => {
+    const options = c.type === "OPTIONS" ? c.options : c.type === "IMAGE_OPTIONS" ? c.image_options : []
+    const correct = options.find((o) => o.value === "correct" || o.label?.toLowerCase() === "correct") ?? options[0]
+    return { guid: c.guid, value: correct?.value ?? "correct" }
+  })
+  return `curl -s -X POST ${apiUrl}/members/${memberGuid}/challenges/answers ` +
+    `-H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' ` +
+    `-d '${JSON.stringify({ answers })}'`
+}
+
+/**
+ * The console reporter: watches the store and prints what changes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const reporterLayer = (options: { readonly apiUrl: string; readonly token: Redacted.Redacted<string> }) =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const tracked = yield* TrackedMembers.TrackedMembers
+    const pending = yield* PendingChallenges.PendingChallenges
+    // The demo prints its own generated token: it is the operator's, on their machine.
+    const token = Redacted.value(options.token)
+    const seen = new Map<string, string>()
+    const announced = new Set<number>()
+    let passes = 0
+    const report = Effect.gen(function*() {
+      const members = yield* tracked.list()
+      for (const m of members) {
+        const line = `${m.status ?? "null"}${m.isBeingAggregated ? " (aggregating)" : ""}` +
+          `${m.nextAction ? ` -> ${m.nextAction}` : ""}`
+        if (seen.get(m.memberGuid) !== line) {
+          seen.set(m.memberGuid, line)
+          yield* Console.log(`[member] ${m.memberGuid} ${line}${m.userAction ? `: ${m.userAction}` : ""}`)
+        }
+      }
+      for (const p of yield* pending.listPending()) {
+        if (announced.has(p.id)) continue
+        announced.add(p.id)
+        yield* Console.log(
+          `[mfa] ${p.memberGuid} is CHALLENGED: ${
+            p.challenges.map((c) => `${c.type} "${c.label ?? ""}"`).join(", ")
+          }\n` +
+            `      answer it with:\n      ${curlFor(options.apiUrl, token, p.memberGuid, p.challenges)}`
+        )
+      }
+      if (passes++ % 30 === 29) {
+        yield* Console.log(
+          "[summary]\n" +
+            members.map((m) =>
+              `  ${m.memberGuid.padEnd(40)} ${(m.status ?? "null").padEnd(12)} ${(m.nextAction ?? "").padEnd(20)} ${
+                m.userAction ?? ""
+              }`
+            ).join("\n")
+        )
+      }
+    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("reporter failed", cause)))
+    yield* Effect.forkScoped(Effect.repeat(report, Schedule.spaced("1 second")))
+  }))

@@ -1,0 +1,82 @@
+/**
+ * The engine's tunables, and the time scale that lets tests, demos and benchmarks run minutes of MX
+ * time in seconds against the sandbox (every worker duration is divided by it).
+ *
+ * @since 0.1.0
+ */
+import { AggregationPolicy, type Schedules } from "@mx-aggregation/domain"
+import { type Clock, Context, Duration, Layer } from "effect"
+import * as MxTime from "./MxTime.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** MX seconds per real second (1 against real MX). */
+  readonly timeScale: number
+  /** The clock of MX time when `timeScale` is not 1 (see `MxTime`). */
+  readonly mxClock?: Clock.Clock | undefined
+  /** How long a challenge waits for answers before the run records that the user must be present. */
+  readonly mfaTimeout: Duration.Duration
+  /** Status polling. */
+  readonly polling: Schedules.PollingOptions
+  /** When to aggregate and when to check again. */
+  readonly policy: AggregationPolicy.Options
+  /** Aggregations in flight at once, across the process. */
+  readonly maxConcurrentRuns: number
+  /** How often the scheduler looks for due members. */
+  readonly schedulerInterval: Duration.Duration
+  /** Accounts and transaction pages handled at once while pulling. */
+  readonly pullConcurrency: number
+}
+
+/**
+ * The engine's configuration.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class EngineConfig extends Context.Tag("@mx-aggregation/worker/EngineConfig")<EngineConfig, Service>() {}
+
+/**
+ * Defaults suited to real MX.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: Service = {
+  timeScale: 1,
+  // Shorter than MX's own MFA timeout, so that answers are never sent to an aggregation that already
+  // turned EXPIRED at MX (which would be a resume outside CHALLENGED).
+  mfaTimeout: Duration.minutes(4),
+  polling: { initial: "3 seconds", factor: 1.5, cap: "30 seconds", deadline: "15 minutes" },
+  policy: AggregationPolicy.defaultOptions,
+  maxConcurrentRuns: 50,
+  schedulerInterval: Duration.seconds(5),
+  pullConcurrency: 4
+}
+
+/**
+ * A layer with the given options over the defaults.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Partial<Service> & { readonly mxAnchor?: number } = {}): Layer.Layer<EngineConfig> =>
+  Layer.sync(EngineConfig, () => {
+    const { mxAnchor, ...rest } = options
+    const config = { ...defaults, ...rest }
+    return config.timeScale === 1 || config.mxClock !== undefined
+      ? config
+      : { ...config, mxClock: MxTime.make(config.timeScale, mxAnchor) }
+  })
+
+/**
+ * An MX-time duration as the real time to wait.
+ *
+ * @since 0.1.0
+ * @category time
+ */
+export const toReal = (config: Service, duration: Duration.DurationInput): Duration.Duration =>
+  Duration.millis(Math.max(1, Math.round(Duration.toMillis(duration) / config.timeScale)))

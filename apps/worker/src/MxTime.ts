@@ -1,0 +1,38 @@
+/**
+ * MX time: the worker's clock when MX runs faster than real time (the sandbox's time scale, for tests,
+ * demos and benchmarks). Activities, the scheduler and the control API run on it, so that MX's
+ * timestamps, the policy's windows and the 3-second polling floor all mean MX seconds. The cluster's
+ * own timers stay on real time; durable sleeps are converted with `EngineConfig.toReal`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect } from "effect"
+
+/**
+ * A clock running `scale` times faster than real time from `anchor` (epoch ms, in MX time) on.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (scale: number, anchor: number = Date.now()): Clock.Clock => {
+  const live = Clock.make()
+  const realStart = live.unsafeCurrentTimeMillis()
+  const now = () => Math.floor(anchor + (live.unsafeCurrentTimeMillis() - realStart) * scale)
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: now,
+    currentTimeMillis: Effect.sync(now),
+    unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+    sleep: (duration) => live.sleep(Duration.millis(Duration.toMillis(duration) / scale))
+  }
+}
+
+/**
+ * Runs an effect on MX time (a no-op at scale 1).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const within = (clock: Clock.Clock | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  clock === undefined ? effect : Effect.withClock(effect, clock)

@@ -1,0 +1,79 @@
+/**
+ * The scheduler: a loop (a cluster singleton, so one runs across all replicas) that discovers the
+ * configured users' members and starts a run for each due member, within the cap on concurrent runs.
+ * Whether a run aggregates, only pulls, or does nothing is the policy's decision inside the run.
+ *
+ * @since 0.1.0
+ */
+import { Singleton } from "@effect/cluster"
+import type { Member } from "@mx-aggregation/domain"
+import { TrackedMembers } from "@mx-aggregation/store"
+import { Clock, Effect, Schedule } from "effect"
+import { Aggregations } from "./Aggregations.js"
+import { EngineConfig } from "./EngineConfig.js"
+import * as MxTime from "./MxTime.js"
+
+/**
+ * One pass: start runs for due members while there is capacity. Returns how many started.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const tick = Effect.gen(function*() {
+  const tracked = yield* TrackedMembers.TrackedMembers
+  const aggregations = yield* Aggregations
+  const config = yield* EngineConfig
+  const capacity = config.maxConcurrentRuns - (yield* tracked.listActive).length
+  if (capacity <= 0) return 0
+  const now = yield* Clock.currentTimeMillis
+  const due = yield* tracked.listDue(now, capacity)
+  let started = 0
+  for (const member of due) {
+    const result = yield* aggregations.start(member.memberGuid, "Scheduled").pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("could not start a run", error).pipe(
+          Effect.annotateLogs({ memberGuid: member.memberGuid }),
+          Effect.as(null)
+        )
+      )
+    )
+    if (result?._tag === "Started") started++
+  }
+  return started
+})
+
+/**
+ * The scheduler loop: discovery of the configured users every `discoveryInterval` passes, then due
+ * members, every `schedulerInterval`. Failures are logged and the loop goes on.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
+  Effect.gen(function*() {
+    const aggregations = yield* Aggregations
+    const config = yield* EngineConfig
+    const discover = Effect.forEach(users, (userGuid) =>
+      aggregations.discover(userGuid).pipe(
+        Effect.tap((n) => n > 0 ? Effect.logInfo(`tracking ${n} new member(s) of ${userGuid}`) : Effect.void),
+        Effect.catchAll((error) => Effect.logWarning("member discovery failed", error))
+      ), { discard: true })
+    const recovered = yield* aggregations.recover.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
+    if (recovered > 0) yield* Effect.logInfo(`restarted ${recovered} claimed run(s)`)
+    let pass = 0
+    yield* Effect.gen(function*() {
+      if (pass++ % 60 === 0) yield* discover
+      yield* tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)))
+    }).pipe(
+      MxTime.within(config.mxClock),
+      Effect.repeat(Schedule.spaced(config.schedulerInterval))
+    )
+  })
+
+/**
+ * The scheduler as a cluster singleton.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (users: ReadonlyArray<Member.UserGuid>) => Singleton.make("mx-aggregation-scheduler", loop(users))

@@ -1,0 +1,71 @@
+/**
+ * The worker's configuration from the environment, with defaults that make `npm start` work with
+ * nothing set. An invalid value stops start-up with a message naming the variable.
+ *
+ * @since 0.1.0
+ */
+import type { Member } from "@mx-aggregation/domain"
+import { Config, Duration, Option, type Redacted } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerConfig {
+  /** Set: talk to the real MX API with `MX_CLIENT_ID` / `MX_API_KEY`. Unset: the in-process sandbox. */
+  readonly mx: Option.Option<{ readonly clientId: string }>
+  /** Users whose members the scheduler discovers (`WORKER_USERS`, comma-separated guids). */
+  readonly users: ReadonlyArray<Member.UserGuid>
+  readonly port: number
+  readonly host: string
+  /** `WORKER_API_TOKEN`; generated (and printed) when unset in embedded mode. */
+  readonly apiToken: Option.Option<Redacted.Redacted<string>>
+  readonly cadence: Duration.Duration
+  readonly freshness: Duration.Duration
+  readonly mfaTimeout: Duration.Duration
+  readonly maxConcurrentRuns: number
+  readonly timeScale: number
+  readonly demoMembers: number
+}
+
+const positive = (name: string) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
+  )
+
+const duration = (name: string, fallback: Duration.DurationInput) =>
+  Config.duration(name).pipe(
+    Config.validate({
+      message: `${name} must be a positive duration such as "6 hours"`,
+      validation: (d) => Duration.toMillis(d) > 0
+    }),
+    Config.withDefault(Duration.decode(fallback))
+  )
+
+/**
+ * The worker's configuration.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<WorkerConfig> = Config.all({
+  mx: Config.option(Config.nonEmptyString("MX_CLIENT_ID")).pipe(Config.map(Option.map((clientId) => ({ clientId })))),
+  users: Config.array(Config.nonEmptyString(), "WORKER_USERS").pipe(
+    Config.withDefault([] as Array<string>),
+    Config.map((users) =>
+      users.map((u) => u.trim()).filter((u) => u.length > 0) as unknown as ReadonlyArray<Member.UserGuid>
+    )
+  ),
+  port: Config.port("WORKER_PORT").pipe(Config.withDefault(8787)),
+  host: Config.string("WORKER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  apiToken: Config.option(Config.redacted(Config.nonEmptyString("WORKER_API_TOKEN"))),
+  cadence: duration("WORKER_REFRESH_CADENCE", "6 hours"),
+  freshness: duration("WORKER_FRESHNESS", "24 hours"),
+  mfaTimeout: duration("WORKER_MFA_TIMEOUT", "4 minutes"),
+  maxConcurrentRuns: positive("WORKER_MAX_CONCURRENT_RUNS").pipe(Config.withDefault(50)),
+  timeScale: Config.number("WORKER_TIME_SCALE").pipe(
+    Config.validate({ message: "WORKER_TIME_SCALE must be a number >= 1", validation: (n) => n >= 1 }),
+    Config.withDefault(1)
+  ),
+  demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12))
+})
