@@ -191,10 +191,11 @@ const transactionFilter = (query: URLSearchParams, now: number) =>
     const fromUpdated = yield* bound(query, "from_updated_at", "from")
     const toUpdated = yield* bound(query, "to_updated_at", "to")
     const category = query.get("category_guid")
-    const fromDay = isoDate(fromDate)
-    const toDay = isoDate(toDate)
+    // `date` is the UTC day of transacted_at, so whole-day bounds compare on the timestamp.
+    const fromDay = Date.parse(`${isoDate(fromDate)}T00:00:00Z`)
+    const toDay = Date.parse(`${isoDate(toDate)}T00:00:00Z`) + dayMs - 1
     return (tx: TxRec): boolean =>
-      tx.date >= fromDay && tx.date <= toDay &&
+      tx.transactedAt >= fromDay && tx.transactedAt <= toDay &&
       (fromCreated === undefined || tx.createdAt >= fromCreated) &&
       (toCreated === undefined || tx.createdAt <= toCreated) &&
       (fromUpdated === undefined || tx.updatedAt >= fromUpdated) &&

@@ -19,15 +19,16 @@ export interface AccountRec {
   updatedAt: number
 }
 
-/** A transaction as the sandbox keeps it; rendered to MX's `TransactionResponse`. */
+/**
+ * A transaction as the sandbox keeps it; rendered to MX's `TransactionResponse`. Kept small (strings
+ * shared, `date` and `id` derived when rendered) because a benchmark holds hundreds of thousands.
+ */
 export interface TxRec {
   readonly guid: string
-  readonly id: string
   readonly accountGuid: string
   readonly accountId: string
   readonly amount: number
   readonly type: "DEBIT" | "CREDIT"
-  readonly date: string
   readonly transactedAt: number
   postedAt: number | null
   status: "POSTED" | "PENDING"
@@ -108,6 +109,21 @@ const categoryGuids = new Map(kinds.map((kind) => [kind.category, Random.guid("C
 const titleCase = (text: string): string =>
   text.toLowerCase().replace(/(^|[\s-])([a-z])/g, (_, space: string, letter: string) => space + letter.toUpperCase())
 
+/** Cleaned-up merchant names, computed once and shared by every transaction. */
+const descriptions = new Map(kinds.flatMap((kind) => kind.merchants).map((merchant) => [merchant, titleCase(merchant)]))
+
+const byAccountType = {
+  CHECKING: kinds,
+  SAVINGS: kinds.filter((kind) => kind.category === "Transfer"),
+  CREDIT_CARD: kinds.filter((kind) => kind.type === "DEBIT")
+} as const
+
+/** The transaction's `date`: the UTC day it was transacted. */
+export const txDate = (tx: TxRec): string => isoDate(tx.transactedAt)
+
+/** The transaction's partner-facing `id`, derived from its time and guid. */
+export const txId = (tx: TxRec): string => `${tx.transactedAt}-${tx.guid.slice(4, 12)}`
+
 /** The accounts a member's first successful aggregation finds: a checking account, a savings account, maybe a card. */
 export const generateAccounts = (seed: string, memberGuid: string, now: number): Array<AccountRec> => {
   const random = Random.rng(seed, memberGuid, "accounts")
@@ -154,28 +170,21 @@ export const generateTransactions = (options: {
     let count = Math.floor(expected) + (random() < expected - Math.floor(expected) ? 1 : 0)
     if (ordinal > 0 && accountIndex === 0) count = Math.max(1, count)
     for (let i = 0; i < count; i++) {
-      const candidates = account.type === "CHECKING"
-        ? kinds
-        : account.type === "SAVINGS"
-        ? kinds.filter((kind) => kind.category === "Transfer")
-        : kinds.filter((kind) => kind.type === "DEBIT")
-      const kind = Random.pick(random, candidates)
+      const kind = Random.pick(random, byAccountType[account.type])
       const merchant = Random.pick(random, kind.merchants)
       const transactedAt = Math.floor(from + random() * (now - from))
       const pending = now - transactedAt < 2 * dayMs
       const n = out.length
       out.push({
         guid: Random.guid("TRN", seed, memberGuid, ordinal, n),
-        id: `${transactedAt}-${ordinal}-${n}`,
         accountGuid: account.guid,
         accountId: account.id,
         amount: round2(kind.min + random() * (kind.max - kind.min)),
         type: kind.type,
-        date: isoDate(transactedAt),
         transactedAt,
         postedAt: pending ? null : transactedAt,
         status: pending ? "PENDING" : "POSTED",
-        description: titleCase(merchant),
+        description: descriptions.get(merchant)!,
         originalDescription: merchant,
         category: kind.category,
         categoryGuid: categoryGuids.get(kind.category)!,

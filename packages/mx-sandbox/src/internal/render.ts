@@ -6,7 +6,7 @@
  */
 import type { CredentialField, Institution } from "../Institutions.js"
 import type { AccountRec, TxRec } from "./data.js"
-import { isoTime } from "./data.js"
+import { isoTime, txDate, txId } from "./data.js"
 import type { ChallengeRec, MemberCredential, MemberRec, UserRec } from "./model.js"
 import { needsCredentials, statusMessage } from "./model.js"
 
@@ -156,11 +156,11 @@ export const transaction = (rec: TxRec, owner: MemberRec, userId: string | null)
   check_number_string: null,
   created_at: isoTime(rec.createdAt),
   currency_code: "USD",
-  date: rec.date,
+  date: txDate(rec),
   description: rec.description,
   extended_transaction_type: null,
   guid: rec.guid,
-  id: rec.id,
+  id: txId(rec),
   is_bill_pay: false,
   is_direct_deposit: rec.category === "Paycheck",
   is_expense: rec.type === "DEBIT",
