@@ -260,7 +260,10 @@ const pollUntilSettled = (payload: RunPayload, round: number) =>
         yield* Ref.update(polls, (n) => n + 1)
         const observed = toObserved(status)
         const previous = yield* Ref.getAndSet(last, observed)
-        if (previous?.connection_status !== observed.connection_status || previous === undefined) {
+        if (
+          previous === undefined || previous.connection_status !== observed.connection_status ||
+          previous.is_being_aggregated !== observed.is_being_aggregated
+        ) {
           yield* recordObservation(payload, observed)
         }
         return observed
