@@ -63,13 +63,22 @@ export const defaults: Service = {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Partial<Service> & { readonly mxAnchor?: number } = {}): Layer.Layer<EngineConfig> =>
+export const layer = (
+  options: Partial<Service> & {
+    /** MX time now (epoch ms), e.g. the sandbox's `now`, to align the worker's MX clock with it. */
+    readonly mxAnchor?: number | undefined
+    /** Or: the real epoch ms at which MX time equalled real time (the sandbox's start). */
+    readonly mxOrigin?: number | undefined
+  } = {}
+): Layer.Layer<EngineConfig> =>
   Layer.sync(EngineConfig, () => {
-    const { mxAnchor, ...rest } = options
+    const { mxAnchor, mxOrigin, ...rest } = options
     const config = { ...defaults, ...rest }
-    return config.timeScale === 1 || config.mxClock !== undefined
-      ? config
-      : { ...config, mxClock: MxTime.make(config.timeScale, mxAnchor) }
+    if (config.timeScale === 1 || config.mxClock !== undefined) return config
+    const mxClock = mxOrigin !== undefined
+      ? MxTime.fromOrigin(config.timeScale, mxOrigin)
+      : MxTime.make(config.timeScale, mxAnchor)
+    return { ...config, mxClock }
   })
 
 /**

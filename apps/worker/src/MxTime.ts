@@ -29,6 +29,18 @@ export const make = (scale: number, anchor: number = Date.now()): Clock.Clock =>
 }
 
 /**
+ * A clock of MX time that equalled real time at `origin` (epoch ms) and has run `scale` times faster
+ * since: the sandbox's own definition, so that processes given the same origin share one timeline.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromOrigin = (scale: number, origin: number): Clock.Clock => {
+  const real = Date.now()
+  return make(scale, origin + (real - origin) * scale)
+}
+
+/**
  * Runs an effect on MX time (a no-op at scale 1).
  *
  * @since 0.1.0

@@ -25,6 +25,8 @@ export interface WorkerConfig {
   readonly mfaTimeout: Duration.Duration
   readonly maxConcurrentRuns: number
   readonly timeScale: number
+  /** With a time scale: the real epoch ms at which MX time equalled real time (the sandbox's start). */
+  readonly timeOrigin: Option.Option<number>
   readonly demoMembers: number
 }
 
@@ -67,5 +69,6 @@ export const config: Config.Config<WorkerConfig> = Config.all({
     Config.validate({ message: "WORKER_TIME_SCALE must be a number >= 1", validation: (n) => n >= 1 }),
     Config.withDefault(1)
   ),
+  timeOrigin: Config.option(Config.integer("WORKER_TIME_ORIGIN")),
   demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12))
 })

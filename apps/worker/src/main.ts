@@ -19,6 +19,7 @@ import * as WorkerConfig from "./WorkerConfig.js"
 const engineConfig = (config: WorkerConfig.WorkerConfig) =>
   EngineConfig.layer({
     timeScale: config.timeScale,
+    mxOrigin: Option.getOrUndefined(config.timeOrigin),
     mfaTimeout: config.mfaTimeout,
     maxConcurrentRuns: config.maxConcurrentRuns,
     policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }
