@@ -257,7 +257,10 @@ export const make = (input: Options.Options = {}): Effect.Effect<Service, never,
         const signal = yield* Deferred.make<void>()
         wake = signal
         const now = yield* mxNow
-        engine.runDue(now)
+        // A defect in one member's transitions must not stop the timer for every other member.
+        yield* Effect.try(() => engine.runDue(now)).pipe(
+          Effect.catchAll((error) => Effect.logError("mx-sandbox: a scheduled transition failed", error))
+        )
         const next = engine.nextDue()
         target = next ?? Infinity
         if (next === undefined) {
@@ -284,7 +287,7 @@ export const make = (input: Options.Options = {}): Effect.Effect<Service, never,
             timeScale: options.timeScale,
             onFailedAttempt: () => counters.webhookFailedAttempts++
           }).pipe(
-            Effect.matchEffect({
+            Effect.matchCauseEffect({
               onFailure: () => Effect.sync(() => counters.webhooksDropped++),
               onSuccess: () => Effect.sync(() => counters.webhooksDelivered++)
             })

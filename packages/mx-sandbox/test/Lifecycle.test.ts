@@ -1,5 +1,6 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Option, TestClock } from "effect"
+import { Member } from "@mx-aggregation/domain"
+import { Effect, Option, Schema, TestClock } from "effect"
 import { Sandbox } from "../src/index.js"
 import {
   createMember,
@@ -417,5 +418,24 @@ describe("aggregation lifecycle", () => {
       assert.strictEqual((yield* sandbox.memberGuids).length, 5)
       const listed = yield* get(`/users/${demo[0]!.userGuid}/members`)
       assert.strictEqual(listed.body.members.length, 2)
+    })))
+
+  it.effect("responses decode with the domain's Member, MemberStatus, Challenge and Credential schemas", () =>
+    provide(Effect.gen(function*() {
+      const { created, memberGuid, userGuid } = yield* userWithMember("options")
+      const member = Schema.decodeUnknownSync(Member.Member)(created.body.member)
+      assert.strictEqual(member.connection_status, "CREATED")
+      yield* TestClock.adjust("10 seconds")
+      const decoded = Schema.decodeUnknownSync(Member.MemberStatus)(yield* status(userGuid, memberGuid))
+      assert.strictEqual(decoded.connection_status, "CHALLENGED")
+      assert.strictEqual(decoded.challenges[0]?.type, "OPTIONS")
+      assert.deepStrictEqual(decoded.challenges[0]?.options.map((option) => option.value), [
+        "correct",
+        "incorrect",
+        "challenge"
+      ])
+      const credentials = (yield* get(`/users/${userGuid}/members/${memberGuid}/credentials`)).body.credentials
+      const fields = credentials.map((c: unknown) => Schema.decodeUnknownSync(Member.Credential)(c))
+      assert.deepStrictEqual(fields.map((c: Member.Credential) => c.field_name), ["LOGIN", "PASSWORD"])
     })))
 })

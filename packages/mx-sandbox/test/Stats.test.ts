@@ -75,8 +75,19 @@ describe("counters", () => {
       const a = (yield* createMember(userGuid, "a")).body.member.guid
       yield* post(`/users/${userGuid}/members/${a}/aggregate`)
       yield* call("PUT", `/users/${userGuid}/members/${a}/resume`, { body: { member: { challenges: [] } } })
+      // And after a credential update, which starts an aggregation by itself.
+      yield* TestClock.adjust("1 minute")
+      const credentials = (yield* get(`/users/${userGuid}/members/${a}/credentials`)).body.credentials
+      yield* call("PUT", `/users/${userGuid}/members/${a}`, {
+        body: { member: { credentials: [{ guid: credentials[1].guid, value: "new" }] } }
+      })
+      yield* post(`/users/${userGuid}/members/${a}/aggregate`)
+      // An aggregate once that aggregation is over is a new decision, not counted.
+      yield* TestClock.adjust("1 minute")
+      yield* post(`/users/${userGuid}/members/${a}/aggregate`)
       const counted = yield* stats
-      assert.strictEqual(counted.aggregatesAfterAutomatic, 1)
+      assert.strictEqual(counted.aggregatesAfterAutomatic, 2)
+      assert.strictEqual(counted.aggregationsStarted, 3)
       assert.strictEqual(counted.resumesOutsideChallenged, 1)
       assert.strictEqual(counted.byStatus["405"], 1)
     }).pipe(Effect.provide(sandboxLayer(recorder))))
