@@ -1,0 +1,33 @@
+/**
+ * The mx-aggregation worker: durable aggregation engine, scheduler and control API, as layers that
+ * `main.ts` composes and that tests and other programs can reuse.
+ *
+ * @since 0.1.0
+ */
+
+/** The aggregation workflow. @since 0.1.0 */
+export * as AggregationWorkflow from "./AggregationWorkflow.js"
+
+/** Starting runs, MFA answers, user presence, discovery. @since 0.1.0 */
+export * as Aggregations from "./Aggregations.js"
+
+/** The control API definition (for `HttpApiClient`). @since 0.1.0 */
+export * as ControlApi from "./ControlApi.js"
+
+/** The control API's handlers and server. @since 0.1.0 */
+export * as ControlApiLive from "./ControlApiLive.js"
+
+/** The engine's tunables and time scale. @since 0.1.0 */
+export * as EngineConfig from "./EngineConfig.js"
+
+/** MX time for time-scaled runs. @since 0.1.0 */
+export * as MxTime from "./MxTime.js"
+
+/** The scheduler singleton. @since 0.1.0 */
+export * as Scheduler from "./Scheduler.js"
+
+/** The worker as one layer. @since 0.1.0 */
+export * as Worker from "./Worker.js"
+
+/** Configuration from the environment. @since 0.1.0 */
+export * as WorkerConfig from "./WorkerConfig.js"

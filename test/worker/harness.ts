@@ -1,0 +1,109 @@
+/**
+ * A worker and a time-scaled sandbox in one process, over real HTTP on 127.0.0.1, for end-to-end
+ * tests: the sandbox serves MX, the worker's engine and control API run on a fresh database.
+ */
+import { HttpApiClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import type { Member } from "@mx-aggregation/domain"
+import { MxClient } from "@mx-aggregation/mx-api"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { AggregationRuns, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
+import { Aggregations, ControlApi, EngineConfig, Worker } from "@mx-aggregation/worker"
+import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+
+/** The control API token of the tests. */
+export const token = Redacted.make("test-token-0123456789")
+
+/** MX seconds per real second in the end-to-end tests. */
+export const timeScale = 100
+
+/** Options of the harness. */
+export interface HarnessOptions {
+  readonly kind?: TestDatabase.Kind
+  readonly sandbox?: Partial<Sandbox.ServerOptions>
+  readonly engine?: Partial<EngineConfig.Service>
+}
+
+/** Sandbox + database + worker (engine and control API, no scheduler: tests start runs themselves). */
+export const harness = (options: HarnessOptions = {}) => {
+  const sandbox = Sandbox.layerServer({
+    port: 0,
+    timeScale,
+    seed: "e2e",
+    aggregationDuration: "30 seconds",
+    delayedDuration: "3 minutes",
+    mfaTimeout: "10 minutes",
+    ...options.sandbox
+  })
+  const worker = Layer.unwrapEffect(Effect.gen(function*() {
+    const { url } = yield* Sandbox.SandboxServer
+    const mx = yield* Sandbox.Sandbox
+    const now = yield* mx.now
+    return Worker.layer({ users: [], api: { token, port: 0, host: "127.0.0.1" }, scheduler: false }).pipe(
+      Layer.provide(MxClient.layer({
+        baseUrl: url,
+        clientId: mx.credentials.clientId,
+        apiKey: mx.credentials.apiKey,
+        requestsPerSecond: 200,
+        maxConcurrency: 20
+      })),
+      Layer.provide(EngineConfig.layer({
+        timeScale,
+        mxAnchor: now.getTime(),
+        mfaTimeout: Duration.minutes(4),
+        ...options.engine
+      })),
+      Layer.provide(TestDatabase.layer(options.kind ?? "sqlite"))
+    )
+  }))
+  return worker.pipe(Layer.provideMerge(sandbox), Layer.provideMerge(NodeHttpClient.layerUndici))
+}
+
+/** A client of the worker's control API. */
+export const controlClient = Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const address = server.address as HttpServer.TcpAddress
+  return yield* HttpApiClient.make(ControlApi.ControlApi, {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token)))
+  })
+})
+
+/** Retries `check` every 20 ms until it yields a value, for at most `timeout`. */
+export const eventually = <A, E, R>(
+  label: string,
+  check: Effect.Effect<Option.Option<A>, E, R>,
+  timeout: Duration.DurationInput = "30 seconds"
+) =>
+  check.pipe(
+    Effect.flatMap(Option.match({ onNone: () => Effect.fail("pending" as const), onSome: Effect.succeed })),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), while: (e) => e === "pending" }),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out waiting for ${label}`) })
+  )
+
+/** A new MX Bank member of a new user, tracked by the worker. */
+export const newMember = (password: string) =>
+  Effect.gen(function*() {
+    const mx = yield* Sandbox.Sandbox
+    const aggregations = yield* Aggregations.Aggregations
+    const user = yield* mx.createUser()
+    const member = yield* mx.createMember(user.guid, { institutionCode: "mxbank", username: "mxuser", password })
+    yield* aggregations.discover(user.guid as Member.UserGuid)
+    return { userGuid: user.guid as Member.UserGuid, memberGuid: member.guid as Member.MemberGuid }
+  })
+
+/** Waits until a run has ended and returns it. */
+export const ended = (runId: AggregationRuns.RunId, timeout?: Duration.DurationInput) =>
+  Effect.flatMap(AggregationRuns.AggregationRuns, (runs) =>
+    eventually(
+      `run ${runId} to end`,
+      runs.get(runId).pipe(Effect.map(Option.filter((r) => r.run.endedAt !== null))),
+      timeout
+    ))
+
+/** Waits until the member has a pending challenge and returns it. */
+export const pendingChallenge = (memberGuid: Member.MemberGuid) =>
+  Effect.flatMap(
+    PendingChallenges.PendingChallenges,
+    (pending) => eventually(`a pending challenge of ${memberGuid}`, pending.current(memberGuid))
+  )

@@ -1,0 +1,174 @@
+/**
+ * End-to-end: every MX Bank scenario through the worker against the time-scaled sandbox over real HTTP.
+ * Each run must reach the outcome NextAction prescribes, and the sandbox's counters must show that no
+ * MX rule was broken: no delete, no aggregate right after a credential update that started one, no
+ * resume outside CHALLENGED, no two polls of a member closer than 3 s of MX time.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Member } from "@mx-aggregation/domain"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { AccountsAndTransactions, TrackedMembers } from "@mx-aggregation/store"
+import { Aggregations } from "@mx-aggregation/worker"
+import { Effect, Option, Redacted } from "effect"
+import { controlClient, ended, harness, newMember, pendingChallenge } from "./harness.js"
+
+const runScenario = (password: string) =>
+  Effect.gen(function*() {
+    const aggregations = yield* Aggregations.Aggregations
+    const member = yield* newMember(password)
+    const started = yield* aggregations.start(member.memberGuid, "Scheduled")
+    assert.strictEqual(started._tag, "Started")
+    return { ...member, runId: started._tag === "Started" ? started.runId : undefined! }
+  })
+
+const trackedOf = (memberGuid: string) =>
+  Effect.flatMap(TrackedMembers.TrackedMembers, (t) => t.get(memberGuid as any)).pipe(Effect.map(Option.getOrThrow))
+
+const answer = (memberGuid: string, value: string) =>
+  Effect.gen(function*() {
+    const pending = yield* pendingChallenge(memberGuid as any)
+    const client = yield* controlClient
+    const challenge = pending.challenges[0]!
+    const options = challenge.type === "OPTIONS" ? challenge.options : challenge.image_options
+    const chosen = options.length > 0 ? options.find((o) => o.value === value)?.value ?? value : value
+    yield* client.members.answer({
+      path: { memberGuid: memberGuid as any },
+      payload: { answers: [new Member.CredentialValue({ guid: challenge.guid, value: Redacted.make(chosen) })] }
+    })
+    return pending
+  })
+
+const noRuleBroken = Effect.gen(function*() {
+  const stats = yield* Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
+  assert.strictEqual(stats.deletes.members, 0, "no member deleted")
+  assert.strictEqual(stats.resumesOutsideChallenged, 0, "no resume outside CHALLENGED")
+  assert.strictEqual(stats.aggregatesAfterAutomatic, 0, "no aggregate during an automatic aggregation")
+  if (stats.minPollIntervalMs !== null) assert.isAtLeast(stats.minPollIntervalMs, 3000, "polls >= 3 s apart (MX time)")
+})
+
+describe("the worker against the sandbox", () => {
+  layer(harness(), { excludeTestServices: true })((it) => {
+    it.effect("password: CONNECTED, accounts and transactions pulled", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId } = yield* runScenario("password")
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "connected")
+        const member = yield* trackedOf(memberGuid)
+        assert.strictEqual(member.status, "CONNECTED")
+        assert.strictEqual(member.nextAction, "PullData")
+        const counts = yield* Effect.flatMap(AccountsAndTransactions.AccountsAndTransactions, (d) =>
+          d.counts(memberGuid as any))
+        assert.isAbove(counts.accounts, 0)
+        assert.isAbove(counts.transactions, 0)
+        yield* noRuleBroken
+      }))
+
+    for (const [password, value] of [["challenge", "correct"], ["options", "correct"], ["image", "correct"]] as const) {
+      it.effect(`${password}: CHALLENGED, answered through the control API, resumes to CONNECTED`, () =>
+        Effect.gen(function*() {
+          const { memberGuid, runId } = yield* runScenario(password)
+          yield* answer(memberGuid, value)
+          const { run } = yield* ended(runId)
+          assert.strictEqual(run.outcome, "connected")
+          assert.strictEqual((yield* trackedOf(memberGuid)).status, "CONNECTED")
+          yield* noRuleBroken
+        }))
+    }
+
+    it.effect("two-round MFA: `challenge` then `correct` is one run with two challenges", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId } = yield* runScenario("challenge")
+        const first = yield* answer(memberGuid, "challenge")
+        const second = yield* pendingChallengeAfter(memberGuid, first.id)
+        assert.strictEqual(second.runId, runId)
+        yield* answer(memberGuid, "correct")
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "connected")
+        const stats = yield* Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
+        assert.isAtLeast(stats.byOperation["resumeAggregation"] ?? 0, 2)
+        yield* noRuleBroken
+      }))
+
+    it.effect("a wrong MFA answer: REJECTED, a new aggregation when the user is present (no credential prompt)", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId } = yield* runScenario("challenge")
+        yield* answer(memberGuid, "wrong answer")
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "needs_user_present")
+        const member = yield* trackedOf(memberGuid)
+        assert.strictEqual(member.status, "REJECTED")
+        assert.strictEqual(member.nextAction, "StartNewAggregation")
+        yield* noRuleBroken
+      }))
+
+    const endStates = [
+      ["UNAUTHORIZED", "DENIED", "credentials_required", "UpdateCredentials"],
+      ["IMPAIRED", "IMPAIRED", "credentials_required", "UpdateCredentials"],
+      ["LOCKED", "LOCKED", "institution_action_required", "ActAtInstitution"],
+      ["IMPEDED", "IMPEDED", "institution_action_required", "ActAtInstitution"],
+      ["BAD_REQUEST", "FAILED", "retry_later", "RetryLater"],
+      ["SERVER_ERROR", "FAILED", "retry_later", "RetryLater"],
+      ["DEGRADED", "DEGRADED", "retry_later", "RetryLater"],
+      ["DISCONNECTED", "DISCONNECTED", "retry_later", "RetryLater"],
+      ["DISCONTINUED", "DISCONTINUED", "terminal", "StopAggregating"],
+      ["DELAYED", "CONNECTED", "connected", "PullData"]
+    ] as const
+    for (const [password, status, outcome, action] of endStates) {
+      it.effect(`${password}: ${status} -> ${outcome}`, () =>
+        Effect.gen(function*() {
+          const { memberGuid, runId } = yield* runScenario(password)
+          const { observations, run } = yield* ended(runId)
+          assert.strictEqual(run.outcome, outcome)
+          const member = yield* trackedOf(memberGuid)
+          assert.strictEqual(member.status, status)
+          assert.strictEqual(member.nextAction, action)
+          assert.isAbove(observations.length, 0)
+          yield* noRuleBroken
+        }))
+    }
+
+    it.effect("a second run while one is active is refused: one aggregation per member", () =>
+      Effect.gen(function*() {
+        const aggregations = yield* Aggregations.Aggregations
+        const { memberGuid, runId } = yield* runScenario("DELAYED")
+        const again = yield* aggregations.start(memberGuid, "Manual")
+        assert.deepStrictEqual(again, { _tag: "AlreadyRunning", runId })
+        yield* ended(runId)
+        const stats = yield* Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
+        assert.isAtMost(stats.peakConcurrencyByMember[memberGuid] ?? 0, 1)
+      }))
+  })
+
+  layer(harness({ engine: {} }), { excludeTestServices: true })((it) => {
+    it.effect("an unanswered challenge ends the run as 'needs the user present'", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId } = yield* runScenario("challenge")
+        yield* pendingChallenge(memberGuid)
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "needs_user_present")
+        const member = yield* trackedOf(memberGuid)
+        assert.strictEqual(member.needsUserReason, "presence")
+        const client = yield* controlClient
+        const late = yield* Effect.flip(client.members.answer({
+          path: { memberGuid: memberGuid as any },
+          payload: {
+            answers: [
+              new Member.CredentialValue({ guid: Member.CredentialGuid.make("CRD-x"), value: Redacted.make("correct") })
+            ]
+          }
+        }))
+        assert.strictEqual(late._tag, "Conflict")
+        yield* noRuleBroken
+      }))
+  })
+})
+
+const pendingChallengeAfter = (memberGuid: string, previousId: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1500; i++) {
+      const pending = yield* pendingChallenge(memberGuid as any)
+      if (pending.id !== previousId && pending.resolvedAt === null) return pending
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* Effect.dieMessage("no second challenge")
+  })
