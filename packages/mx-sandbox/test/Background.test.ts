@@ -1,7 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { Sandbox } from "../src/index.js"
-import { createMember, createUser, get, makeRecorder, put, sandboxLayer, userWithMember } from "./harness.js"
+import { call, createMember, createUser, get, makeRecorder, put, sandboxLayer, userWithMember } from "./harness.js"
 
 const recorder = makeRecorder()
 afterAll(() => recorder.assertConformant())
@@ -77,5 +77,17 @@ describe("background aggregation", () => {
       const sandbox = yield* Sandbox.Sandbox
       const state = yield* sandbox.member(memberGuid)
       assert.strictEqual(state._tag === "Some" && state.value.status.connection_status, "EXPIRED")
+    }).pipe(Effect.provide(withBackground())))
+
+  it.effect("PUT /sandbox/background switches it over HTTP", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* call("PUT", "/sandbox/background", { body: { enabled: false } })).status, 204)
+      yield* userWithMember("password")
+      yield* TestClock.adjust("3 days")
+      assert.strictEqual(yield* background, 0)
+      assert.strictEqual((yield* call("PUT", "/sandbox/background", { body: { enabled: "yes" } })).status, 400)
+      assert.strictEqual((yield* call("PUT", "/sandbox/background", { body: { enabled: true } })).status, 204)
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* background, 1)
     }).pipe(Effect.provide(withBackground())))
 })

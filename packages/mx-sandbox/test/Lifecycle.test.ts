@@ -438,4 +438,21 @@ describe("aggregation lifecycle", () => {
       const fields = credentials.map((c: unknown) => Schema.decodeUnknownSync(Member.Credential)(c))
       assert.deepStrictEqual(fields.map((c: Member.Credential) => c.field_name), ["LOGIN", "PASSWORD"])
     })))
+
+  it.effect("an OAuth window opened with outcome=denied leaves the member DENIED", () =>
+    provide(Effect.gen(function*() {
+      const userGuid = yield* createUser()
+      const member = (yield* post(`/users/${userGuid}/members`, {
+        member: { institution_code: "mxbank_oauth", is_oauth: true }
+      })).body.member
+      const window = new URL(member.oauth_window_uri)
+      const opened = yield* get(`${window.pathname}${window.search}&outcome=denied`, { anonymous: true })
+      assert.strictEqual(opened.status, 200)
+      assert.deepInclude(yield* status(userGuid, member.guid), {
+        connection_status: "DENIED",
+        is_being_aggregated: false
+      })
+      const unknown = yield* get("/oauth/authorize?member_guid=MBR-nope", { anonymous: true })
+      assert.strictEqual(unknown.status, 404)
+    })))
 })

@@ -83,7 +83,7 @@ export const call = (method: "GET" | "POST" | "PUT" | "DELETE", path: string, op
     return {
       status: response.status,
       text,
-      body: text === "" ? undefined : JSON.parse(text),
+      body: text === "" || !(response.headers["content-type"] ?? "").includes("json") ? undefined : JSON.parse(text),
       headers: response.headers
     } satisfies Answer
   }).pipe(Effect.scoped, Effect.orDie)
