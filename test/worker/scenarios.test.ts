@@ -172,3 +172,21 @@ const pendingChallengeAfter = (memberGuid: string, previousId: number) =>
     }
     return yield* Effect.dieMessage("no second challenge")
   })
+
+describe("the worker on PostgreSQL", () => {
+  layer(harness({ kind: "pg" }), { excludeTestServices: true })((it) => {
+    it.effect("challenge answered through the control API: CONNECTED with data, on PostgreSQL", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId } = yield* runScenario("challenge")
+        yield* answer(memberGuid, "correct")
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "connected")
+        const counts = yield* Effect.flatMap(
+          AccountsAndTransactions.AccountsAndTransactions,
+          (d) => d.counts(memberGuid as any)
+        )
+        assert.isAbove(counts.transactions, 0)
+        yield* noRuleBroken
+      }))
+  })
+})

@@ -3,10 +3,10 @@
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpMiddleware, HttpServer, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { AggregationRuns, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Effect, Layer, Option, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { Aggregations, type Started } from "./Aggregations.js"
@@ -201,6 +201,26 @@ export const ApiLive = (token: Redacted.Redacted<string>) =>
   )
 
 /**
+ * Gives the framework's bare 400 (a body that is not JSON at all) a message, so that every refused
+ * request says why. An API-level middleware: it must turn the error into a response before the
+ * server does.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const explainBadRequests = HttpApiBuilder.middleware((app) =>
+  Effect.catchAllCause(app, (cause) => {
+    const error: unknown = Cause.squash(cause)
+    return HttpServerError.isServerError(error) && error._tag === "RequestError"
+      ? Effect.succeed(HttpServerResponse.unsafeJson(
+        { _tag: "BadRequest", message: `The request could not be read (${error.reason}): the body must be valid JSON` },
+        { status: 400 }
+      ))
+      : Effect.failCause(cause)
+  })
+)
+
+/**
  * The control API served on `host:port` (port 0: a free port; read it back from `HttpServer`).
  *
  * @since 0.1.0
@@ -212,6 +232,7 @@ export const serverLayer = (options: {
   readonly host: string
 }) =>
   HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+    Layer.provide(explainBadRequests),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiLive(options.token)),
     HttpServer.withLogAddress,
