@@ -4,6 +4,7 @@
  */
 import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
 import { assert, describe, it, layer } from "@effect/vitest"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { WorkerConfig } from "@mx-aggregation/worker"
 import { Aggregations } from "@mx-aggregation/worker"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
@@ -75,6 +76,30 @@ describe("control API input", () => {
         if (started._tag !== "Started") return assert.fail("not started")
         const { run } = yield* ended(started.runId)
         assert.strictEqual(run.outcome, "connected")
+      }))
+  })
+})
+
+describe("malformed MX responses", () => {
+  layer(harness(), { excludeTestServices: true })((it) => {
+    it.effect("fail that run with the reason recorded; the worker keeps serving and the next run succeeds", () =>
+      Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        const aggregations = yield* Aggregations.Aggregations
+        yield* sandbox.setFaults({ malformedBodies: { byOperation: { readMemberStatus: 1 } } })
+        const broken = yield* newMember("password")
+        const first = yield* aggregations.start(broken.memberGuid, "Scheduled")
+        if (first._tag !== "Started") return assert.fail("not started")
+        const { run } = yield* ended(first.runId)
+        assert.strictEqual(run.outcome, "failed")
+        assert.include(run.failureReason ?? "", "Decode")
+        assert.include(run.failureReason ?? "", "readMemberStatus")
+        assert.isAbove((yield* sandbox.stats).malformedBodies, 0)
+
+        yield* sandbox.setFaults({})
+        const again = yield* aggregations.start(broken.memberGuid, "Manual")
+        if (again._tag !== "Started") return assert.fail("not started")
+        assert.strictEqual((yield* ended(again.runId)).run.outcome, "connected")
       }))
   })
 })

@@ -152,34 +152,43 @@ describe("worker crash recovery", () => {
           )
 
         // --- first start: wait until the DELAYED member's run is polling MX, then kill.
+        const t0 = Date.now()
+        const mark = (label: string) => Effect.sync(() => console.log(`T+${Date.now() - t0} ${label}`))
         const firstWorker = yield* startWorker
+        yield* mark("worker 1 up")
         const delayedRun = yield* eventually("the DELAYED member's run has started", activeRun("DELAYED"))
         yield* eventually(
           "the DELAYED member is being polled",
-          Effect.map(phase("DELAYED"), (p) =>
-            p === "delayed" && callsOf("readMemberStatus", guid("DELAYED")) > 0 ? true : undefined)
+          Effect.map(
+            phase("DELAYED"),
+            (p) => p === "delayed" && callsOf("readMemberStatus", guid("DELAYED")) > 0 ? true : undefined
+          )
         )
         const runsBefore = new Map<Password, string>()
         for (const { password } of cases) {
           const run = yield* activeRun(password)
           if (run !== undefined) runsBefore.set(password, run)
         }
+        yield* mark("kill A")
         yield* firstWorker.kill
         assert.strictEqual(yield* phase("DELAYED"), "delayed", "the kill landed while MX was still aggregating")
 
         // --- second start: wait until both challenged members wait for answers, then kill.
         const killedAt = exchanges.length
         const secondWorker = yield* startWorker
+        yield* mark("worker 2 up")
         const pendingBefore = new Map<Password, PendingChallengeView>()
         for (const password of ["challenge", "options"] as const) {
           const view = yield* eventually(`the ${password} member waits for MFA answers`, pendingChallenge(password))
           pendingBefore.set(password, view)
         }
         const delayedPolledAgain = callsOf("readMemberStatus", guid("DELAYED"), killedAt) > 0
+        yield* mark("kill B")
         yield* secondWorker.kill
 
         // --- third start: the challenges survived; answer them, then every member must reach its outcome.
         yield* startWorker
+        yield* mark("worker 3 up")
         for (const password of ["challenge", "options"] as const) {
           const view = yield* pendingChallenge(password)
           assert.isDefined(view, `the ${password} member's challenge survived the kill`)
@@ -196,15 +205,19 @@ describe("worker crash recovery", () => {
         for (const { password } of cases) {
           const final = yield* eventually(
             `the ${password} member's run has ended`,
-            Effect.map(detail(password), (d) =>
-              d.member.activeRunId === null && d.runs.length > 0 && d.runs.every((r) => r.endedAt !== null)
-                ? d
-                : undefined),
+            Effect.map(
+              detail(password),
+              (d) =>
+                d.member.activeRunId === null && d.runs.length > 0 && d.runs.every((r) => r.endedAt !== null)
+                  ? d
+                  : undefined
+            ),
             "30 seconds"
           )
           finals.set(password, final)
         }
 
+        yield* mark("all ended")
         // --- every member reached its outcome, in one run (the one started before the kills).
         for (const { needsUser, outcome, password, status } of cases) {
           const { member, runs } = finals.get(password)!
@@ -236,7 +249,9 @@ describe("worker crash recovery", () => {
         assert.strictEqual(stats.aggregatesAfterAutomatic, 0)
         assert.strictEqual(stats.jobConflicts, 0)
         assert.isAtLeast(stats.minPollIntervalMs ?? Infinity, 3_000, "never polled sooner than 3 s (MX time)")
-        yield* Effect.sync(() => console.log(workers.map((w, i) => `--- worker #${i + 1} ---\n${w.output()}`).join("\n")))
+        yield* Effect.sync(() =>
+          console.log(workers.map((w, i) => `--- worker #${i + 1} ---\n${w.output()}`).join("\n"))
+        )
         console.log(JSON.stringify({ delayedPolledAgain, runsBefore: [...runsBefore], stats }, null, 1))
         // Informative: whether the second kill also cut the DELAYED member's polling.
         if (!delayedPolledAgain) yield* Effect.logDebug("the DELAYED member was not polled between the kills")

@@ -32,6 +32,8 @@ export type Latency = Duration.DurationInput | {
  * - `rateLimit`: a token bucket of `requestsPerSecond` (burst `burst`, default the rate); requests
  *   above it get 429.
  * - `maxConcurrency`: requests arriving while this many are in flight get 429.
+ * - `malformedBodies`: the share (0-1) of successful responses whose JSON body is cut in half (not
+ *   parseable), overall (`rate`) or per operationId (`byOperation`): a misbehaving proxy or MX bug.
  *
  * @since 0.1.0
  * @category models
@@ -48,6 +50,10 @@ export interface Faults {
     readonly burst?: number | undefined
   } | undefined
   readonly maxConcurrency?: number | undefined
+  readonly malformedBodies?: {
+    readonly rate?: number | undefined
+    readonly byOperation?: Readonly<Record<string, number>> | undefined
+  } | undefined
 }
 
 /**

@@ -28,6 +28,8 @@ export interface Stats {
   readonly rateLimited: number
   /** 5xx responses injected by the `serverErrors` fault. */
   readonly injectedErrors: number
+  /** Responses cut short by the `malformedBodies` fault. */
+  readonly malformedBodies: number
   /** Most requests in flight at once. */
   readonly peakConcurrency: number
   /** Most requests in flight at once for one member, per member guid. */

@@ -250,9 +250,20 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
       observe(request, operationId, status, "")
       return HttpServerResponse.empty({ status })
     }
-    const text = JSON.stringify(body)
+    const json = JSON.stringify(body)
+    const text = status < 300 && malformed(operationId) ? json.slice(0, Math.floor(json.length / 2)) : json
     observe(request, operationId, status, text)
     return HttpServerResponse.text(text, { status, contentType: mediaType })
+  }
+
+  /** Whether the `malformedBodies` fault cuts this response. */
+  const malformed = (operationId: string): boolean => {
+    const spec = core.faults.current.malformedBodies
+    if (spec === undefined) return false
+    const rate = spec.byOperation?.[operationId] ?? spec.rate ?? 0
+    if (rate <= 0 || faultRandom() >= rate) return false
+    counters.malformedBodies++
+    return true
   }
 
   const errorReply = (error: SandboxError.SandboxError): Reply =>

@@ -27,6 +27,7 @@ export class Counters {
   userDeletes = 0
   rateLimited = 0
   injectedErrors = 0
+  malformedBodies = 0
   inFlight = 0
   peakConcurrency = 0
   inFlightByMember = new Map<string, number>()
@@ -95,6 +96,7 @@ export class Counters {
       deletes: { members: this.memberDeletes, users: this.userDeletes },
       rateLimited: this.rateLimited,
       injectedErrors: this.injectedErrors,
+      malformedBodies: this.malformedBodies,
       peakConcurrency: this.peakConcurrency,
       peakConcurrencyByMember: record(this.peakByMember),
       aggregationsStarted: this.aggregationsStarted,
