@@ -81,13 +81,21 @@ export const eventually = <A, E, R>(
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out waiting for ${label}`) })
   )
 
-/** A new MX Bank member of a new user, tracked by the worker. */
-export const newMember = (password: string) =>
+/**
+ * A new MX Bank member of a new user, tracked by the worker. Created with `skip_aggregation` unless
+ * asked otherwise, so that the worker's own run is what aggregates it.
+ */
+export const newMember = (password: string, options: { readonly skipAggregation?: boolean } = {}) =>
   Effect.gen(function*() {
     const mx = yield* Sandbox.Sandbox
     const aggregations = yield* Aggregations.Aggregations
     const user = yield* mx.createUser()
-    const member = yield* mx.createMember(user.guid, { institutionCode: "mxbank", username: "mxuser", password })
+    const member = yield* mx.createMember(user.guid, {
+      institutionCode: "mxbank",
+      username: "mxuser",
+      password,
+      skipAggregation: options.skipAggregation ?? true
+    })
     yield* aggregations.discover(user.guid as Member.UserGuid)
     return { userGuid: user.guid as Member.UserGuid, memberGuid: member.guid as Member.MemberGuid }
   })

@@ -127,6 +127,27 @@ describe("the worker against the sandbox", () => {
         }))
     }
 
+    it.effect("a member created with MX's automatic aggregation: the run follows it and never calls aggregate", () =>
+      Effect.gen(function*() {
+        const aggregations = yield* Aggregations.Aggregations
+        const { memberGuid } = yield* newMember("password", { skipAggregation: false })
+        const started = yield* aggregations.start(memberGuid, "Scheduled")
+        if (started._tag !== "Started") return assert.fail("not started")
+        const { run } = yield* ended(started.runId)
+        // Connected by following MX's own aggregation, or (if it finished before the run looked) pulled only.
+        assert.include(["connected", "pulled_only"], run.outcome)
+        const counts = yield* Effect.flatMap(
+          AccountsAndTransactions.AccountsAndTransactions,
+          (d) => d.counts(memberGuid)
+        )
+        assert.isAbove(counts.transactions, 0)
+        const member = yield* Effect.flatMap(Sandbox.Sandbox, (s) => s.member(memberGuid)).pipe(
+          Effect.map(Option.getOrThrow)
+        )
+        assert.strictEqual(member.successfulAggregations, 1, "one aggregation: MX's own")
+        yield* noRuleBroken
+      }))
+
     it.effect("a second run while one is active is refused: one aggregation per member", () =>
       Effect.gen(function*() {
         const aggregations = yield* Aggregations.Aggregations
