@@ -1,80 +1,10 @@
 /**
- * The worker daemon. With nothing configured it runs the embedded demo: SQLite under ./data and the
- * MX sandbox in-process with demo members. With `MX_CLIENT_ID` / `MX_API_KEY` it talks to MX; with
- * `DATABASE_URL` it keeps its state in PostgreSQL. SIGINT/SIGTERM close every scope and exit 0.
+ * The worker daemon's entry point: `npm start`. SIGINT/SIGTERM close every scope and exit 0.
  *
  * @since 0.1.0
  */
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { MxClient } from "@mx-aggregation/mx-api"
-import { Sandbox } from "@mx-aggregation/mx-sandbox"
-import { Database } from "@mx-aggregation/store"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
-import { randomBytes } from "node:crypto"
-import * as Demo from "./Demo.js"
-import * as EngineConfig from "./EngineConfig.js"
-import * as Worker from "./Worker.js"
-import * as WorkerConfig from "./WorkerConfig.js"
-
-const engineConfig = (config: WorkerConfig.WorkerConfig) =>
-  EngineConfig.layer({
-    timeScale: config.timeScale,
-    mxOrigin: Option.getOrUndefined(config.timeOrigin),
-    mfaTimeout: config.mfaTimeout,
-    maxConcurrentRuns: config.maxConcurrentRuns,
-    policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }
-  })
-
-const embedded = (config: WorkerConfig.WorkerConfig) =>
-  Layer.unwrapScoped(Effect.gen(function*() {
-    const token = Option.getOrElse(config.apiToken, () => Redacted.make(randomBytes(24).toString("hex")))
-    const { url } = yield* Sandbox.SandboxServer
-    const sandbox = yield* Sandbox.Sandbox
-    const users = yield* Demo.seed(config.demoMembers)
-    const apiUrl = `http://${config.host}:${config.port}`
-    yield* Console.log([
-      "mx-aggregation worker: embedded demo (no MX_CLIENT_ID set)",
-      `  MX sandbox:   ${url} (in-process)`,
-      `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`,
-      `  demo users:   ${users.join(", ")}`
-    ].join("\n"))
-    const mx = MxClient.layer({
-      baseUrl: url,
-      clientId: sandbox.credentials.clientId,
-      apiKey: sandbox.credentials.apiKey
-    })
-    return Demo.reporterLayer({ apiUrl, token }).pipe(
-      Layer.provideMerge(Worker.layer({ users, api: { token, port: config.port, host: config.host } })),
-      Layer.provide(mx)
-    )
-  })).pipe(Layer.provide(Demo.sandboxLayer))
-
-const real = (config: WorkerConfig.WorkerConfig) =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    if (Option.isNone(config.apiToken)) {
-      return yield* Effect.fail(new Error("WORKER_API_TOKEN must be set when the worker talks to MX"))
-    }
-    return Worker.layer({
-      users: config.users,
-      api: { token: config.apiToken.value, port: config.port, host: config.host }
-    })
-      .pipe(Layer.provide(MxClient.layerConfig()))
-  }))
-
-/**
- * The daemon's layer.
- *
- * @since 0.1.0
- * @category layers
- */
-export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const config = yield* WorkerConfig.config
-  const app = Option.isSome(config.mx) ? real(config) : embedded(config)
-  return app.pipe(
-    Layer.provide(engineConfig(config)),
-    Layer.provide(Database.layerConfig),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
-}))
+import { NodeRuntime } from "@effect/platform-node"
+import { Layer } from "effect"
+import { MainLive } from "./Main.js"
 
 NodeRuntime.runMain(Layer.launch(MainLive))
