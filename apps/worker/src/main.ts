@@ -5,6 +5,6 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
-import { MainLive } from "./Main.js"
+import { MainLive } from "./Daemon.js"
 
 NodeRuntime.runMain(Layer.launch(MainLive))
