@@ -22,9 +22,10 @@ import {
   StoreError,
   TrackedMembers
 } from "@mx-aggregation/store"
-import { Chunk, Clock, Duration, Effect, Option, Random, Ref, Schema, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Option, Random, Ref, Schedule, Schema, Stream } from "effect"
 import { EngineConfig, toReal } from "./EngineConfig.js"
 import * as MxTime from "./MxTime.js"
+import * as Wakeups from "./Wakeups.js"
 
 /**
  * What starts a run.
@@ -240,8 +241,8 @@ const aggregate = (payload: RunPayload) =>
 
 /**
  * Polls the member's status on the domain's schedule (never sooner than 3 s of MX time after the
- * previous read, the first poll included) until NextAction is no longer KeepPolling, or the polling
- * deadline passes.
+ * previous read, the first poll included) until the member is settled (`NextAction.isSettled`) or
+ * the polling deadline passes. A webhook about the member (see `Wakeups`) brings the next poll forward.
  */
 const pollUntilSettled = (payload: RunPayload, round: number) =>
   mxActivity({
@@ -252,9 +253,10 @@ const pollUntilSettled = (payload: RunPayload, round: number) =>
       const mx = yield* MxClient.MxClient
       const runs = yield* AggregationRuns.AggregationRuns
       const config = yield* EngineConfig
+      const wakeups = yield* Wakeups.Wakeups
       const last = yield* Ref.make<Observed | undefined>(undefined)
       const polls = yield* Ref.make(0)
-      const schedule = Schedules.statusPolling(config.polling)
+      const driver = yield* Schedule.driver(Schedules.statusPolling(config.polling))
       const poll = Effect.gen(function*() {
         const status = yield* mx.readMemberStatus({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
         yield* Ref.update(polls, (n) => n + 1)
@@ -268,9 +270,24 @@ const pollUntilSettled = (payload: RunPayload, round: number) =>
         }
         return observed
       })
+      // The next poll: on the schedule, or earlier when a webhook wakes the member, but never sooner
+      // than MX's 3 s after the previous poll. `false` once the polling deadline has passed.
+      const waitForNextPoll = (observed: Observed) =>
+        Effect.raceFirst(
+          Effect.as(driver.next(observed), true),
+          Effect.zipRight(
+            wakeups.awaitWake(payload.memberGuid),
+            Effect.as(Effect.sleep(AggregationPolicy.minimumPollInterval), true)
+          )
+        ).pipe(Effect.catchAll(() => Effect.succeed(false)))
       yield* Effect.sleep(AggregationPolicy.minimumPollInterval)
-      yield* poll.pipe(
-        Effect.repeat({ schedule, until: NextAction.isSettled }),
+      yield* Effect.gen(function*() {
+        while (true) {
+          const observed = yield* poll
+          if (NextAction.isSettled(observed)) return
+          if (!(yield* waitForNextPoll(observed))) return
+        }
+      }).pipe(
         Effect.ensuring(Effect.flatMap(Ref.get(polls), (n) => runs.addMxCalls(payload.runId, n).pipe(Effect.ignore)))
       )
       return (yield* Ref.get(last))!

@@ -14,6 +14,7 @@ import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
 import * as Scheduler from "./Scheduler.js"
+import * as Wakeups from "./Wakeups.js"
 
 /**
  * The durable workflow engine: @effect/cluster's single runner with its state in SQL.
@@ -62,6 +63,7 @@ export const layerEngine = (options: Pick<Options, "messagePollInterval"> = {}) 
   Aggregations.layer.pipe(
     Layer.provideMerge(AggregationWorkflowLive),
     Layer.provideMerge(workflowEngine(options)),
+    Layer.provideMerge(Wakeups.layer),
     Layer.provideMerge(Store.layer)
   )
 

@@ -1,0 +1,429 @@
+/**
+ * Partner notifications: the outbox's events (a member needs MFA answers, new credentials, action at
+ * the institution, its user present; data updated; stopped; …) POSTed as JSON to the partner's URL,
+ * signed with an HMAC of the raw body.
+ *
+ * Guarantees:
+ * - **At least once**: an event is marked delivered only after the receiver answered 2xx. A crash or a
+ *   lost answer between the 2xx and the mark sends it again, so receivers deduplicate on the event id
+ *   (`X-MX-Aggregation-Event-Id`, also `id` in the body).
+ * - **In order per member**: a member's event is never sent while an earlier event of the same member
+ *   is undelivered. Members are delivered concurrently (bounded), each member's events one by one.
+ * - **Retried**: a failure (transport, timeout, non-2xx) is retried with `retrySchedule` (exponential,
+ *   capped); an event that still fails blocks only its own member's later events, and is tried again on
+ *   the next pass.
+ *
+ * Several replicas on one PostgreSQL database: two deliverers reading the same outbox could both send
+ * an event (at least once allows it, order per member still holds for each sender, but the receiver may
+ * see duplicates interleaved). `layerSingleton` runs the loop as a cluster singleton so that one
+ * replica delivers; `layer` runs it in every process that has it.
+ *
+ * @since 0.1.0
+ */
+import { Singleton } from "@effect/cluster"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Member } from "@mx-aggregation/domain"
+import { Outbox } from "@mx-aggregation/store"
+import type { StoreError } from "@mx-aggregation/store"
+import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import { createHmac, timingSafeEqual } from "node:crypto"
+
+/**
+ * The header carrying `sha256=<hex HMAC-SHA256 of the raw body, keyed with the shared secret>`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const signatureHeader = "X-MX-Aggregation-Signature"
+
+/**
+ * The header carrying the event id (the same as `id` in the body), for deduplication.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const eventIdHeader = "X-MX-Aggregation-Event-Id"
+
+/**
+ * The header carrying the event type (the same as `type` in the body), for routing without parsing.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const eventTypeHeader = "X-MX-Aggregation-Event-Type"
+
+/**
+ * The JSON body of a notification. `id` increases with every event (per member and overall);
+ * `created_at` is ISO 8601; `payload` depends on `type` and never holds credentials or MFA answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Notification extends Schema.Class<Notification>("Notification")({
+  id: Schema.Int,
+  type: Outbox.EventType,
+  member_guid: Member.MemberGuid,
+  user_guid: Schema.NullOr(Member.UserGuid),
+  created_at: Schema.String,
+  payload: Schema.Unknown
+}) {}
+
+/**
+ * The notification of an outbox event, as the JSON text that is sent and signed.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (event: Outbox.OutboxEvent): string =>
+  JSON.stringify({
+    id: event.id,
+    type: event.type,
+    member_guid: event.memberGuid,
+    user_guid: event.userGuid,
+    created_at: new Date(event.createdAt).toISOString(),
+    payload: event.payload ?? null
+  })
+
+/**
+ * The signature header's value for a body: `sha256=` and the hex HMAC-SHA256 of the body's bytes.
+ *
+ * @since 0.1.0
+ * @category signatures
+ */
+export const sign = (secret: Redacted.Redacted<string> | string, body: string | Uint8Array): string =>
+  `sha256=${
+    createHmac("sha256", typeof secret === "string" ? secret : Redacted.value(secret)).update(body).digest("hex")
+  }`
+
+const signaturePattern = /^sha256=([0-9a-f]{64})$/i
+
+/**
+ * For receivers: whether `header` (the `X-MX-Aggregation-Signature` value) signs `body` (the raw
+ * request body, exactly as received, before any JSON parsing) with `secret`. The comparison takes the
+ * same time wherever the digests differ.
+ *
+ * @since 0.1.0
+ * @category signatures
+ */
+export const verifySignature = (
+  secret: Redacted.Redacted<string> | string,
+  body: string | Uint8Array,
+  header: string | null | undefined
+): boolean => {
+  const match = header === null || header === undefined ? null : signaturePattern.exec(header.trim())
+  if (match === null) return false
+  const expected = Buffer.from(sign(secret, body).slice("sha256=".length), "hex")
+  const given = Buffer.from(match[1]!, "hex")
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+/**
+ * A delivery attempt failed: no answer (`Transport`), no answer in time (`Timeout`), or an answer
+ * other than 2xx (`Status`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotificationDeliveryError extends Schema.TaggedError<NotificationDeliveryError>()(
+  "NotificationDeliveryError",
+  {
+    reason: Schema.Literal("Transport", "Timeout", "Status"),
+    eventId: Schema.Number,
+    status: Schema.optional(Schema.Number),
+    message: Schema.String
+  }
+) {}
+
+/**
+ * A retry Schedule for deliveries: exponential from `base` doubling, jittered, each delay capped at
+ * `cap`, at most `maxRetries` retries.
+ *
+ * @since 0.1.0
+ * @category retries
+ */
+export const makeRetrySchedule = (options: {
+  readonly base: Duration.DurationInput
+  readonly cap: Duration.DurationInput
+  readonly maxRetries: number
+}): Schedule.Schedule<unknown, NotificationDeliveryError> =>
+  Schedule.exponential(options.base, 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, options.cap)),
+    Schedule.intersect(Schedule.recurs(options.maxRetries)),
+    Schedule.intersect(Schedule.identity<NotificationDeliveryError>())
+  )
+
+/**
+ * The default retry Schedule of a delivery: from 500 ms doubling, jittered, capped at 30 s, 6 retries
+ * (about half a minute), after which the member waits for the next pass.
+ *
+ * @since 0.1.0
+ * @category retries
+ */
+export const retrySchedule: Schedule.Schedule<unknown, NotificationDeliveryError> = makeRetrySchedule({
+  base: "500 millis",
+  cap: "30 seconds",
+  maxRetries: 6
+})
+
+/**
+ * Options of the deliverer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Where events are POSTed. */
+  readonly url: string
+  /** The shared HMAC key. */
+  readonly secret: Redacted.Redacted<string>
+  /** Events read from the outbox per pass (default 200). */
+  readonly batchSize?: number | undefined
+  /** The wait between passes when the outbox has been drained (default 1 second). */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** How a failed attempt is retried before the member waits for the next pass (default `retrySchedule`). */
+  readonly retry?: Schedule.Schedule<unknown, NotificationDeliveryError> | undefined
+  /** Members delivered at once (default 8). */
+  readonly concurrency?: number | undefined
+  /** The time allowed for one attempt (default 10 seconds). */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What one pass did: events delivered, members left blocked by an event that kept failing, and
+ * whether the batch was full (more may be waiting).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PassResult {
+  readonly delivered: number
+  readonly blockedMembers: number
+  readonly full: boolean
+}
+
+/**
+ * Notifications delivered (a 2xx received), by event type.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const deliveredTotal = Metric.counter("mx_aggregation_notifications_delivered", {
+  description: "Partner notifications delivered (answered 2xx)",
+  incremental: true
+})
+
+/**
+ * Failed delivery attempts (each retry counts), by reason.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const failedAttemptsTotal = Metric.counter("mx_aggregation_notification_attempts_failed", {
+  description: "Partner notification attempts that failed (transport, timeout or non-2xx)",
+  incremental: true
+})
+
+/** One POST of one event; fails unless the receiver answers 2xx within the timeout. */
+const attempt = (
+  http: HttpClient.HttpClient,
+  options: Options,
+  event: Outbox.OutboxEvent
+): Effect.Effect<void, NotificationDeliveryError> => {
+  const body = encode(event)
+  const request = HttpClientRequest.post(options.url).pipe(
+    HttpClientRequest.bodyText(body, "application/json"),
+    HttpClientRequest.setHeaders({
+      [signatureHeader]: sign(options.secret, body),
+      [eventIdHeader]: String(event.id),
+      [eventTypeHeader]: event.type
+    })
+  )
+  return Effect.gen(function*() {
+    const response = yield* http.execute(request).pipe(
+      Effect.mapError((error) =>
+        new NotificationDeliveryError({
+          reason: "Transport",
+          eventId: event.id,
+          message: `no answer from the notification URL: ${error.reason}`
+        })
+      )
+    )
+    // Reading the body frees the connection for the next request.
+    yield* Effect.ignore(response.text)
+    if (response.status < 200 || response.status > 299) {
+      return yield* new NotificationDeliveryError({
+        reason: "Status",
+        eventId: event.id,
+        status: response.status,
+        message: `the notification URL answered ${response.status}`
+      })
+    }
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutFail({
+      duration: options.requestTimeout ?? "10 seconds",
+      onTimeout: () =>
+        new NotificationDeliveryError({
+          reason: "Timeout",
+          eventId: event.id,
+          message: "no answer from the notification URL in time"
+        })
+    }),
+    Effect.tapError((error) =>
+      Metric.increment(Metric.tagged(failedAttemptsTotal, "reason", error.reason)).pipe(
+        Effect.zipRight(Effect.logDebug("notification attempt failed", error.message))
+      )
+    )
+  )
+}
+
+/**
+ * Delivers one member's events in id order, each retried, each marked delivered after its 2xx; stops
+ * at the first event that keeps failing (its later events wait for the next pass). Never fails.
+ */
+const deliverMember = (
+  http: HttpClient.HttpClient,
+  outbox: Outbox.OutboxService,
+  options: Options,
+  events: ReadonlyArray<Outbox.OutboxEvent>
+): Effect.Effect<{ readonly delivered: number; readonly blocked: boolean }> =>
+  Effect.gen(function*() {
+    const schedule = options.retry ?? retrySchedule
+    let delivered = 0
+    for (const event of events) {
+      const sent = yield* attempt(http, options, event).pipe(
+        Effect.retry(schedule),
+        Effect.zipRight(outbox.markDelivered([event.id])),
+        Effect.zipRight(Metric.increment(Metric.tagged(deliveredTotal, "type", event.type))),
+        Effect.as(true),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(
+            "a partner notification could not be delivered; the member's later events wait for the next pass",
+            cause
+          ).pipe(Effect.annotateLogs({ eventId: event.id, eventType: event.type }), Effect.as(false))
+        )
+      )
+      if (!sent) return { delivered, blocked: true }
+      delivered++
+    }
+    return { delivered, blocked: false }
+  }).pipe(Effect.annotateLogs({ memberGuid: events[0]?.memberGuid ?? null }))
+
+/**
+ * One pass: reads the oldest undelivered events (up to `batchSize`) and delivers them, members
+ * concurrently, each member's in order. The batch is the oldest events overall, so every member's
+ * events in it are its oldest undelivered ones. Fails only when the outbox cannot be read.
+ *
+ * @since 0.1.0
+ * @category delivery
+ */
+export const deliverPending = (
+  options: Options
+): Effect.Effect<PassResult, StoreError.StoreError, Outbox.Outbox | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const outbox = yield* Outbox.Outbox
+    const http = yield* HttpClient.HttpClient
+    const batchSize = options.batchSize ?? 200
+    const events = yield* outbox.undelivered({ limit: batchSize })
+    const byMember = new Map<Member.MemberGuid, Array<Outbox.OutboxEvent>>()
+    for (const event of events) {
+      const group = byMember.get(event.memberGuid)
+      if (group === undefined) byMember.set(event.memberGuid, [event])
+      else group.push(event)
+    }
+    const results = yield* Effect.forEach(
+      byMember.values(),
+      (group) => deliverMember(http, outbox, options, group),
+      { concurrency: options.concurrency ?? 8 }
+    )
+    return {
+      delivered: results.reduce((n, r) => n + r.delivered, 0),
+      blockedMembers: results.filter((r) => r.blocked).length,
+      full: events.length >= batchSize
+    }
+  })
+
+/**
+ * Passes until the outbox holds nothing deliverable (a full batch that delivered something is
+ * followed at once by another pass).
+ */
+const drain = (options: Options) =>
+  deliverPending(options).pipe(
+    Effect.repeat({ while: (result) => result.full && result.delivered > 0 })
+  )
+
+/**
+ * The delivery loop: drains the outbox every `pollInterval`. It never ends and never fails: a failed
+ * pass is logged and the next one runs.
+ *
+ * @since 0.1.0
+ * @category delivery
+ */
+export const make = (options: Options): Effect.Effect<never, never, Outbox.Outbox | HttpClient.HttpClient> =>
+  drain(options).pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("partner notification pass failed", cause)),
+    Effect.repeat(Schedule.spaced(options.pollInterval ?? "1 second")),
+    Effect.zipRight(Effect.never),
+    Effect.annotateLogs({ service: "Notifications" })
+  )
+
+/**
+ * The delivery loop forked for the life of the layer, in this process (every replica that has it
+ * delivers; see the module comment).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<never, never, Outbox.Outbox | HttpClient.HttpClient> =>
+  Layer.scopedDiscard(Effect.forkScoped(make(options)))
+
+/**
+ * The delivery loop as a cluster singleton: one replica delivers at a time.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSingleton = (options: Options) => Singleton.make("mx-aggregation-notifications", make(options))
+
+/**
+ * The deliverer's settings from the environment: `WORKER_NOTIFY_URL` (an http(s) URL) and
+ * `WORKER_NOTIFY_SECRET` (redacted, required with the URL). None when `WORKER_NOTIFY_URL` is unset:
+ * notifications are off and events stay in the outbox (readable through the control API).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Option.Option<Options>> = Config.option(
+  Config.string("WORKER_NOTIFY_URL").pipe(
+    Config.validate({
+      message: "WORKER_NOTIFY_URL must be an http or https URL",
+      validation: (url) => {
+        try {
+          const protocol = new URL(url).protocol
+          return protocol === "http:" || protocol === "https:"
+        } catch {
+          return false
+        }
+      }
+    })
+  )
+).pipe(
+  Config.flatMap(Option.match({
+    onNone: () => Config.succeed(Option.none<Options>()),
+    onSome: (url) =>
+      Config.redacted(Config.nonEmptyString("WORKER_NOTIFY_SECRET")).pipe(
+        Config.map((secret) => Option.some<Options>({ url, secret }))
+      )
+  }))
+)
+
+/**
+ * The singleton deliverer from the environment (`config`), or nothing when `WORKER_NOTIFY_URL` is unset.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(config, Option.match({ onNone: () => Layer.empty, onSome: layerSingleton }))
+)
