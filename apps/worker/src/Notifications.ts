@@ -25,7 +25,19 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Member } from "@mx-aggregation/domain"
 import { Outbox } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
-import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import {
+  Config,
+  ConfigError,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 
 /**
@@ -297,12 +309,15 @@ const deliverMember = (
         Effect.zipRight(outbox.markDelivered([event.id])),
         Effect.zipRight(Metric.increment(Metric.tagged(deliveredTotal, "type", event.type))),
         Effect.as(true),
-        Effect.catchAllCause((cause) =>
+        Effect.catchAll((error) =>
           Effect.logWarning(
-            "a partner notification could not be delivered; the member's later events wait for the next pass",
-            cause
-          ).pipe(Effect.annotateLogs({ eventId: event.id, eventType: event.type }), Effect.as(false))
-        )
+            `a partner notification could not be delivered (${error.message}); the member's later events wait for the next pass`
+          ).pipe(Effect.as(false))
+        ),
+        Effect.catchAllCause((cause) =>
+          Effect.logError("delivering a partner notification failed unexpectedly", cause).pipe(Effect.as(false))
+        ),
+        Effect.annotateLogs({ eventId: event.id, eventType: event.type })
       )
       if (!sent) return { delivered, blocked: true }
       delivered++
@@ -394,28 +409,33 @@ export const layerSingleton = (options: Options) => Singleton.make("mx-aggregati
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Option.Option<Options>> = Config.option(
-  Config.string("WORKER_NOTIFY_URL").pipe(
-    Config.validate({
-      message: "WORKER_NOTIFY_URL must be an http or https URL",
-      validation: (url) => {
-        try {
-          const protocol = new URL(url).protocol
-          return protocol === "http:" || protocol === "https:"
-        } catch {
-          return false
+export const config: Config.Config<Option.Option<Options>> = Config.all({
+  url: Config.option(
+    Config.string("WORKER_NOTIFY_URL").pipe(
+      Config.validate({
+        message: "WORKER_NOTIFY_URL must be an http or https URL",
+        validation: (url) => {
+          try {
+            const protocol = new URL(url).protocol
+            return protocol === "http:" || protocol === "https:"
+          } catch {
+            return false
+          }
         }
-      }
-    })
-  )
-).pipe(
-  Config.flatMap(Option.match({
-    onNone: () => Config.succeed(Option.none<Options>()),
-    onSome: (url) =>
-      Config.redacted(Config.nonEmptyString("WORKER_NOTIFY_SECRET")).pipe(
-        Config.map((secret) => Option.some<Options>({ url, secret }))
+      })
+    )
+  ),
+  secret: Config.option(Config.redacted(Config.nonEmptyString("WORKER_NOTIFY_SECRET")))
+}).pipe(
+  Config.mapOrFail(({ secret, url }) => {
+    if (Option.isNone(url)) return Either.right(Option.none())
+    if (Option.isNone(secret)) {
+      return Either.left(
+        ConfigError.MissingData(["WORKER_NOTIFY_SECRET"], "WORKER_NOTIFY_SECRET must be set with WORKER_NOTIFY_URL")
       )
-  }))
+    }
+    return Either.right(Option.some({ url: url.value, secret: secret.value }))
+  })
 )
 
 /**
