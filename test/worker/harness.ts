@@ -22,6 +22,8 @@ export interface HarnessOptions {
   readonly kind?: TestDatabase.Kind
   readonly sandbox?: Partial<Sandbox.ServerOptions>
   readonly engine?: Partial<EngineConfig.Service>
+  /** The sandbox sends its webhooks to the worker's `/webhooks/mx`. */
+  readonly webhooks?: boolean
 }
 
 /** Sandbox + database + worker (engine and control API, no scheduler: tests start runs themselves). */
@@ -56,7 +58,16 @@ export const harness = (options: HarnessOptions = {}) => {
       Layer.provide(TestDatabase.layer(options.kind ?? "sqlite"))
     )
   }))
-  return worker.pipe(Layer.provideMerge(sandbox), Layer.provideMerge(NodeHttpClient.layerUndici))
+  const webhooks = Layer.effectDiscard(Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const mx = yield* Sandbox.Sandbox
+    const { port } = server.address as HttpServer.TcpAddress
+    yield* mx.setWebhookUrl(`http://127.0.0.1:${port}/webhooks/mx`)
+  }))
+  return (options.webhooks === true ? Layer.provideMerge(webhooks, worker) : worker).pipe(
+    Layer.provideMerge(sandbox),
+    Layer.provideMerge(NodeHttpClient.layerUndici)
+  )
 }
 
 /** A client of the worker's control API. */

@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { DurableDeferred, type WorkflowEngine } from "@effect/workflow"
-import type { AggregationPolicy, ConnectionStatus, Member } from "@mx-aggregation/domain"
-import { Mfa } from "@mx-aggregation/domain"
+import type { AggregationPolicy, ConnectionStatus } from "@mx-aggregation/domain"
+import { CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
 import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Clock, Context, Effect, Layer, Option, Schema, Stream } from "effect"
@@ -19,6 +19,7 @@ import {
   reasonOf,
   type RunPayload
 } from "./AggregationWorkflow.js"
+import * as Wakeups from "./Wakeups.js"
 
 /**
  * The member is not waiting for MFA answers (no pending challenge, or it expired).
@@ -105,6 +106,32 @@ export interface Service {
     ReadonlyArray<{ readonly memberGuid: Member.MemberGuid; readonly started: Started }>,
     StoreError.StoreError
   >
+  /**
+   * New credentials for a member (DENIED, PREVENTED, IMPAIRED, IMPORTED): lists the member's own
+   * credentials first, plans the update (`CredentialUpdate.plan`), updates the member at MX (never
+   * deletes and recreates it) and, when MX starts an aggregation by itself, follows it with a run that
+   * never calls aggregate. The values go to MX only.
+   */
+  readonly updateCredentials: (
+    memberGuid: Member.MemberGuid,
+    input: {
+      readonly values: ReadonlyArray<Member.CredentialValue>
+      readonly purpose?: CredentialUpdate.Purpose | undefined
+      readonly aggregateLater?: boolean | undefined
+    }
+  ) => Effect.Effect<
+    { readonly plan: CredentialUpdate.Plan; readonly run: Started | null },
+    MemberNotTracked | CredentialUpdate.CredentialUpdateRejected | MxApiError.MxApiError | StoreError.StoreError
+  >
+  /**
+   * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member: wakes its polling run, or
+   * starts a run when none is active (a pull only after a completed aggregation). Unknown members and
+   * payload types are ignored. Harmless when duplicated, reordered or forged: runs read MX themselves.
+   */
+  readonly webhook: (input: {
+    readonly type: string
+    readonly memberGuid: Member.MemberGuid
+  }) => Effect.Effect<"woken" | "started" | "ignored", StoreError.StoreError>
   /** Lists a user's members at MX and tracks them (new ones are due at once). */
   readonly discover: (userGuid: Member.UserGuid) => Effect.Effect<number, StoreError.StoreError | MxApiError.MxApiError>
   /** Re-executes claimed runs whose workflow may never have started (idempotent by run id). */
@@ -142,6 +169,7 @@ export const make = Effect.gen(function*() {
   const runs = yield* AggregationRuns.AggregationRuns
   const pending = yield* PendingChallenges.PendingChallenges
   const mx = yield* MxClient.MxClient
+  const wakeups = yield* Wakeups.Wakeups
   const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
 
   const execute = (payload: RunPayload) =>
@@ -215,6 +243,54 @@ export const make = Effect.gen(function*() {
         ))
     })
 
+  const updateCredentials: Service["updateCredentials"] = (memberGuid, input) =>
+    Effect.gen(function*() {
+      const member = yield* tracked.get(memberGuid)
+      if (Option.isNone(member)) return yield* new MemberNotTracked({ memberGuid })
+      const ref = { userGuid: member.value.userGuid, memberGuid }
+      // The guide: always request the member's own required credentials before updating them.
+      const memberCredentials = yield* Stream.runCollect(mx.listMemberCredentials(ref))
+      const institutionCode = member.value.institutionCode ??
+        (yield* mx.readMember(ref)).institution_code ?? Member.InstitutionCode.make("unknown")
+      const plan = yield* CredentialUpdate.plan({
+        member: { guid: memberGuid, user_guid: ref.userGuid, institution_code: institutionCode },
+        memberCredentials: [...memberCredentials],
+        values: input.values,
+        purpose: input.purpose,
+        aggregateLater: input.aggregateLater
+      })
+      yield* mx.updateMember({ ...ref, credentials: plan.credentials, skipAggregation: plan.skipAggregation }).pipe(
+        Effect.catchIf(
+          (error) => error.reason === "Conflict",
+          () => Effect.fail(new CredentialUpdate.CredentialUpdateRejected({ reason: "DuplicateMember" }))
+        )
+      )
+      yield* Effect.logInfo("member credentials updated").pipe(
+        Effect.annotateLogs({ memberGuid, mxStartsAggregation: plan.mxStartsAggregation })
+      )
+      const run = plan.mxStartsAggregation
+        ? yield* start(memberGuid, "CredentialsUpdated", {
+          credentialUpdateStartedAggregation: true,
+          userPresent: true
+        })
+        : null
+      return { plan, run }
+    })
+
+  const webhook: Service["webhook"] = ({ memberGuid, type }) =>
+    Effect.gen(function*() {
+      if (type !== "CONNECTION_STATUS" && type !== "member_data_updated") return "ignored" as const
+      const member = yield* tracked.get(memberGuid)
+      if (Option.isNone(member) || !member.value.tracked) return "ignored" as const
+      if (member.value.activeRunId !== null) {
+        return (yield* wakeups.wake(memberGuid)) ? "woken" as const : "ignored" as const
+      }
+      const started = yield* start(memberGuid, type === "member_data_updated" ? "DataUpdated" : "Scheduled").pipe(
+        Effect.catchTag("MemberNotTracked", () => Effect.succeed(null))
+      )
+      return started?._tag === "Started" ? "started" as const : "ignored" as const
+    })
+
   const discover: Service["discover"] = (userGuid) =>
     Effect.gen(function*() {
       const members = yield* Stream.runCollect(mx.listMembers({ userGuid }))
@@ -260,6 +336,8 @@ export const make = Effect.gen(function*() {
     userPresent: (userGuid) => forUser(userGuid, "UserPresent"),
     aggregateUser: (userGuid) => forUser(userGuid, "Manual"),
     discover,
+    updateCredentials,
+    webhook,
     recover
   })
 })

@@ -14,7 +14,7 @@ import {
   HttpApiSchema,
   HttpApiSecurity
 } from "@effect/platform"
-import { ConnectionStatus, Member, Mfa } from "@mx-aggregation/domain"
+import { ConnectionStatus, CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
 import { Schema } from "effect"
 
 /**
@@ -177,6 +177,87 @@ export class Triggered extends Schema.Class<Triggered>("Triggered")({
   runId: Schema.NullOr(Schema.String)
 }) {}
 
+/**
+ * New credentials for a member: one `{ guid, value }` per credential of the member's own credential
+ * list (`GET …/credentials` at MX). `purpose` identify/verify, or `aggregateLater`, make MX skip its
+ * automatic aggregation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CredentialsBody extends Schema.Class<CredentialsBody>("CredentialsBody")({
+  credentials: Schema.NonEmptyArray(Member.CredentialValue),
+  purpose: Schema.optional(CredentialUpdate.Purpose),
+  aggregateLater: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * What a credential update did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CredentialsUpdated extends Schema.Class<CredentialsUpdated>("CredentialsUpdated")({
+  skipAggregation: Schema.Boolean,
+  mxStartsAggregation: Schema.Boolean,
+  runId: Schema.NullOr(Schema.String)
+}) {}
+
+/**
+ * A member to track.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TrackBody extends Schema.Class<TrackBody>("TrackBody")({
+  userGuid: Member.UserGuid,
+  memberGuid: Member.MemberGuid,
+  institutionCode: Schema.optional(Member.InstitutionCode)
+}) {}
+
+/**
+ * An event for the partner (also delivered to the notification URL when one is configured).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class EventView extends Schema.Class<EventView>("EventView")({
+  id: Schema.Number,
+  type: Schema.String,
+  memberGuid: Schema.String,
+  userGuid: Schema.NullOr(Schema.String),
+  createdAt: Schema.String,
+  deliveredAt: Schema.NullOr(Schema.String),
+  payload: Schema.Unknown
+}) {}
+
+/**
+ * An MX webhook as the worker reads it: CONNECTION_STATUS and member_data_updated carry
+ * `member_guid`; any other field is ignored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const MxWebhook = Schema.Struct({
+  type: Schema.optional(Schema.String),
+  action: Schema.optional(Schema.String),
+  member_guid: Member.MemberGuid,
+  user_guid: Schema.optional(Schema.String),
+  connection_status: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+/**
+ * The database is not reachable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()(
+  "NotReady",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
 const memberGuidParam = HttpApiSchema.param("memberGuid", Member.MemberGuid)
 const userGuidParam = HttpApiSchema.param("userGuid", Member.UserGuid)
 
@@ -186,9 +267,44 @@ const userGuidParam = HttpApiSchema.param("userGuid", Member.UserGuid)
  * @since 0.1.0
  * @category groups
  */
-export class HealthGroup extends HttpApiGroup.make("health").add(
-  HttpApiEndpoint.get("health", "/health").addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+  .add(
+    HttpApiEndpoint.get("ready", "/ready").addSuccess(Schema.Struct({ status: Schema.Literal("ready") })).addError(
+      NotReady
+    )
+  )
+{}
+
+/**
+ * MX webhooks in (configure MX, or the sandbox, to POST to `/webhooks/mx`). Not behind the bearer
+ * token, since MX cannot send it; a webhook only makes the worker read MX sooner, so a forged one
+ * can do no harm beyond an early read.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export class WebhooksGroup extends HttpApiGroup.make("webhooks").add(
+  HttpApiEndpoint.post("mx", "/webhooks/mx")
+    .setPayload(MxWebhook)
+    .addSuccess(Schema.Struct({ result: Schema.Literal("woken", "started", "ignored") }), { status: 202 })
 ) {}
+
+/**
+ * The partner event log.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export class EventsGroup extends HttpApiGroup.make("events").add(
+  HttpApiEndpoint.get("list", "/events")
+    .setUrlParams(Schema.Struct({
+      memberGuid: Schema.optional(Member.MemberGuid),
+      afterId: Schema.optional(Schema.NumberFromString),
+      limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
+    }))
+    .addSuccess(Schema.Array(EventView))
+).middleware(Authorization) {}
 
 /**
  * Members, challenges and triggers.
@@ -224,6 +340,26 @@ export class MembersGroup extends HttpApiGroup.make("members")
       .addSuccess(Triggered, { status: 202 })
       .addError(NotFound)
   )
+  .add(
+    HttpApiEndpoint.post("updateCredentials")`/members/${memberGuidParam}/credentials`
+      .setPayload(CredentialsBody)
+      .addSuccess(CredentialsUpdated, { status: 202 })
+      .addError(NotFound)
+      .addError(Invalid)
+      .addError(Conflict)
+      .addError(Upstream)
+  )
+  .add(
+    HttpApiEndpoint.get("credentialFields")`/members/${memberGuidParam}/credentials`
+      .addSuccess(Schema.Array(Member.Credential))
+      .addError(NotFound)
+      .addError(Upstream)
+  )
+  .add(HttpApiEndpoint.post("track", "/members").setPayload(TrackBody).addSuccess(MemberView, { status: 201 }))
+  .add(
+    HttpApiEndpoint.del("untrack")`/members/${memberGuidParam}`
+      .addSuccess(Schema.Struct({ untracked: Schema.Boolean }))
+  )
   .add(HttpApiEndpoint.get("pendingChallenges", "/challenges").addSuccess(Schema.Array(PendingChallengeView)))
   .add(
     HttpApiEndpoint.post("userPresent")`/users/${userGuidParam}/present`.addSuccess(Schema.Array(Triggered), {
@@ -244,4 +380,9 @@ export class MembersGroup extends HttpApiGroup.make("members")
  * @since 0.1.0
  * @category api
  */
-export class ControlApi extends HttpApi.make("mx-aggregation").add(HealthGroup).add(MembersGroup) {}
+export class ControlApi extends HttpApi.make("mx-aggregation")
+  .add(HealthGroup)
+  .add(MembersGroup)
+  .add(EventsGroup)
+  .add(WebhooksGroup)
+{}

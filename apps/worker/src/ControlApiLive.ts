@@ -3,10 +3,19 @@
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpMiddleware, HttpServer, HttpServerError, HttpServerResponse } from "@effect/platform"
+import {
+  HttpApiBuilder,
+  HttpApiSwagger,
+  HttpMiddleware,
+  HttpServer,
+  HttpServerError,
+  HttpServerResponse
+} from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { AggregationRuns, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
-import { Cause, Effect, Layer, Option, Redacted } from "effect"
+import { SqlClient } from "@effect/sql"
+import { MxClient } from "@mx-aggregation/mx-api"
+import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
+import { Cause, Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { Aggregations, type Started } from "./Aggregations.js"
@@ -14,10 +23,13 @@ import {
   Authorization,
   Conflict,
   ControlApi,
+  CredentialsUpdated,
+  EventView,
   Invalid,
   MemberDetail,
   MemberView,
   NotFound,
+  NotReady,
   PendingChallengeView,
   RunView,
   Triggered,
@@ -100,11 +112,59 @@ export const AuthorizationLive = (token: Redacted.Redacted<string>) =>
     })
   )
 
-const HealthLive = HttpApiBuilder.group(
-  ControlApi,
-  "health",
-  (handlers) => handlers.handle("health", () => Effect.succeed({ status: "ok" as const }))
-)
+const HealthLive = HttpApiBuilder.group(ControlApi, "health", (handlers) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return handlers
+      .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ready", () =>
+        sql`SELECT 1`.pipe(
+          Effect.as({ status: "ready" as const }),
+          Effect.catchAll(() => Effect.fail(new NotReady({ message: "The database is not reachable" })))
+        ))
+  }))
+
+const WebhooksLive = HttpApiBuilder.group(ControlApi, "webhooks", (handlers) =>
+  Effect.gen(function*() {
+    const aggregations = yield* Aggregations
+    const config = yield* EngineConfig
+    return handlers.handle("mx", ({ payload }) =>
+      aggregations.webhook({
+        // member_data_updated payloads carry `action`; CONNECTION_STATUS ones `type`.
+        type: payload.action === "member_data_updated" ? "member_data_updated" : payload.type ?? "unknown",
+        memberGuid: payload.member_guid
+      }).pipe(
+        Effect.map((result) => ({ result })),
+        Effect.orDie,
+        MxTime.within(config.mxClock)
+      ))
+  }))
+
+const EventsLive = HttpApiBuilder.group(ControlApi, "events", (handlers) =>
+  Effect.gen(function*() {
+    const outbox = yield* Outbox.Outbox
+    return handlers.handle("list", ({ urlParams }) =>
+      outbox.listRecent({
+        memberGuid: urlParams.memberGuid,
+        afterId: urlParams.afterId === undefined ? undefined : Outbox.EventId.make(urlParams.afterId),
+        limit: urlParams.limit ?? 100
+      }).pipe(
+        Effect.map((events) =>
+          events.map((e) =>
+            new EventView({
+              id: e.id,
+              type: e.type,
+              memberGuid: e.memberGuid,
+              userGuid: e.userGuid,
+              createdAt: new Date(e.createdAt).toISOString(),
+              deliveredAt: iso(e.deliveredAt),
+              payload: e.payload
+            })
+          )
+        ),
+        orDie
+      ))
+  }))
 
 const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
   Effect.gen(function*() {
@@ -112,6 +172,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
     const runs = yield* AggregationRuns.AggregationRuns
     const pending = yield* PendingChallenges.PendingChallenges
     const aggregations = yield* Aggregations
+    const mxClient = yield* MxClient.MxClient
     const config = yield* EngineConfig
     const mx = MxTime.within(config.mxClock)
     const notFound = (memberGuid: string) => new NotFound({ message: `Member ${memberGuid} is not tracked` })
@@ -151,7 +212,57 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
             onSome: (p) => Effect.succeed(pendingView(p))
           }))
         ))
-      .handle("pendingChallenges", () => pending.listPending().pipe(Effect.map((all) => all.map(pendingView)), orDie))
+      .handle("updateCredentials", ({ path, payload }) =>
+        aggregations.updateCredentials(path.memberGuid, {
+          values: payload.credentials,
+          purpose: payload.purpose,
+          aggregateLater: payload.aggregateLater
+        }).pipe(
+          Effect.map(({ plan, run }) =>
+            new CredentialsUpdated({
+              skipAggregation: plan.skipAggregation,
+              mxStartsAggregation: plan.mxStartsAggregation,
+              runId: run?.runId ?? null
+            })
+          ),
+          Effect.catchTags({
+            MemberNotTracked: () => Effect.fail(notFound(path.memberGuid)),
+            CredentialUpdateRejected: (e) =>
+              e.reason === "DuplicateMember"
+                ? Effect.fail(new Conflict({ message: e.message }))
+                : Effect.fail(new Invalid({ message: e.message })),
+            MxApiError: (e) => Effect.fail(new Upstream({ message: e.message, reason: e.reason }))
+          }),
+          orDie,
+          mx
+        ))
+      .handle("credentialFields", ({ path }) =>
+        Effect.gen(function*() {
+          const member = yield* orDie(tracked.get(path.memberGuid))
+          if (Option.isNone(member)) return yield* notFound(path.memberGuid)
+          // The member's own credential fields (MX: never assume the institution's).
+          return yield* Stream.runCollect(
+            mxClient.listMemberCredentials({ userGuid: member.value.userGuid, memberGuid: path.memberGuid })
+          ).pipe(
+            Effect.map(Chunk.toReadonlyArray),
+            Effect.catchAll((e) => Effect.fail(new Upstream({ message: e.message, reason: e.reason })))
+          )
+        }))
+      .handle("track", ({ payload }) =>
+        tracked.track({
+          memberGuid: payload.memberGuid,
+          userGuid: payload.userGuid,
+          institutionCode: payload.institutionCode ?? null
+        }).pipe(Effect.map(memberView), orDie, mx))
+      .handle("untrack", ({ path }) =>
+        tracked.untrack(path.memberGuid).pipe(Effect.map((untracked) => ({ untracked })), orDie))
+      .handle("pendingChallenges", () =>
+        pending.listPending().pipe(
+          Effect.map((all) =>
+            all.map(pendingView)
+          ),
+          orDie
+        ))
       .handle("answer", ({ path, payload }) =>
         aggregations.answerChallenges(path.memberGuid, payload.answers).pipe(
           Effect.as({ resumed: true as const }),
@@ -196,7 +307,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
  */
 export const ApiLive = (token: Redacted.Redacted<string>) =>
   HttpApiBuilder.api(ControlApi).pipe(
-    Layer.provide([HealthLive, MembersLive]),
+    Layer.provide([HealthLive, MembersLive, EventsLive, WebhooksLive]),
     Layer.provide(AuthorizationLive(token))
   )
 
@@ -234,6 +345,7 @@ export const serverLayer = (options: {
   HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(explainBadRequests),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(ApiLive(options.token)),
     HttpServer.withLogAddress,
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))

@@ -22,6 +22,7 @@ const engineConfig = (config: WorkerConfig.WorkerConfig) =>
     mxOrigin: Option.getOrUndefined(config.timeOrigin),
     mfaTimeout: config.mfaTimeout,
     maxConcurrentRuns: config.maxConcurrentRuns,
+    ...(config.webhooks ? { polling: EngineConfig.webhookPolling } : {}),
     policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }
   })
 

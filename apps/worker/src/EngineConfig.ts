@@ -58,6 +58,20 @@ export const defaults: Service = {
 }
 
 /**
+ * Status polling when MX webhooks reach the worker: webhooks wake a run as soon as its member's
+ * status changes, so the schedule can be slow (it is only the fallback MX recommends keeping).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const webhookPolling: Schedules.PollingOptions = {
+  initial: "15 seconds",
+  factor: 2,
+  cap: "2 minutes",
+  deadline: "30 minutes"
+}
+
+/**
  * A layer with the given options over the defaults.
  *
  * @since 0.1.0

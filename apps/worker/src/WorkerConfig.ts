@@ -25,6 +25,8 @@ export interface WorkerConfig {
   readonly mfaTimeout: Duration.Duration
   readonly maxConcurrentRuns: number
   readonly timeScale: number
+  /** MX webhooks are configured to reach `/webhooks/mx`: poll slowly, webhooks wake runs. */
+  readonly webhooks: boolean
   /** With a time scale: the real epoch ms at which MX time equalled real time (the sandbox's start). */
   readonly timeOrigin: Option.Option<number>
   readonly demoMembers: number
@@ -69,6 +71,7 @@ export const config: Config.Config<WorkerConfig> = Config.all({
     Config.validate({ message: "WORKER_TIME_SCALE must be a number >= 1", validation: (n) => n >= 1 }),
     Config.withDefault(1)
   ),
+  webhooks: Config.boolean("WORKER_WEBHOOKS").pipe(Config.withDefault(false)),
   timeOrigin: Config.option(Config.integer("WORKER_TIME_ORIGIN")),
   demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12))
 })
