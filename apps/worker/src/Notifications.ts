@@ -330,6 +330,10 @@ const deliverMember = (
  * concurrently, each member's in order. The batch is the oldest events overall, so every member's
  * events in it are its oldest undelivered ones. Fails only when the outbox cannot be read.
  *
+ * A member blocked by a failing event while it has `batchSize` or more undelivered events fills the
+ * batch and holds back the others until it is delivered; keep `batchSize` well above a member's
+ * events between two deliveries.
+ *
  * @since 0.1.0
  * @category delivery
  */
