@@ -1,0 +1,123 @@
+/**
+ * `mx-aggregation challenges list|answer`: the MFA challenges members are waiting on, and the end
+ * user's answers handed to the worker (which validates them, resumes the member at MX and wakes the
+ * waiting run). Answers are secrets: they are never printed.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import { Member } from "@mx-aggregation/domain"
+import { Effect, Option, Schema } from "effect"
+import { PendingChallengeView } from "../ControlApi.js"
+import * as ControlClient from "./ControlClient.js"
+import { guid, member } from "./MembersCommand.js"
+import * as Output from "./Output.js"
+import * as Secrets from "./Secrets.js"
+
+const describeChallenge = (challenge: Member.Challenge): string => {
+  const options = [...challenge.options, ...challenge.image_options].map((o) =>
+    o.label === null || o.label === o.value ? o.value : `${o.value} (${o.label})`
+  )
+  return [
+    `  ${challenge.guid}`,
+    challenge.type,
+    Output.cell(challenge.label),
+    options.length === 0 ? "" : `options: ${options.join(", ")}`
+  ].filter((part) => part.length > 0).join("  ")
+}
+
+/**
+ * Pending challenges, one block per member.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const challengesText = (pending: ReadonlyArray<PendingChallengeView>): string =>
+  pending.length === 0 ? "No member is waiting for MFA answers." : [
+    ...pending.flatMap((p) => [
+      `${p.memberGuid}  run ${p.runId}  since ${p.createdAt}  expires ${Output.cell(p.expiresAt)}`,
+      ...p.challenges.map(describeChallenge)
+    ]),
+    "",
+    "Answer with: mx-aggregation challenges answer <member> --answer <challenge guid>=<value> …"
+  ].join("\n")
+
+/**
+ * `challenges list [--member <member>]`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const list = Command.make(
+  "list",
+  {
+    ...ControlClient.connection,
+    member: Options.text("member").pipe(
+      Options.mapEffect(guid(Member.MemberGuid, "a member guid", "--member")),
+      Options.withDescription("Only this member's challenges"),
+      Options.optional
+    )
+  },
+  (options) =>
+    ControlClient.withClient(options, (client) =>
+      Effect.gen(function*() {
+        const pending: ReadonlyArray<PendingChallengeView> = Option.isSome(options.member)
+          ? [yield* client.members.challenges({ path: { memberGuid: options.member.value } })]
+          : yield* client.members.pendingChallenges()
+        yield* Output.print(options, Schema.Array(PendingChallengeView), pending, challengesText)
+      }))
+).pipe(Command.withDescription("List the MFA challenges members are waiting on"))
+
+/**
+ * `--answer <challenge guid>=<value>`, repeated: one per challenge.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const answers = Secrets.pairs(
+  "answer",
+  "An answer: <challenge guid>=<value> (for option challenges, the option's value); repeat for each challenge"
+)
+
+const Answered = Schema.Struct({
+  memberGuid: Schema.String,
+  resumed: Schema.Boolean,
+  answers: Schema.Number
+})
+
+/**
+ * `challenges answer <member> --answer <guid>=<value> …`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const answer = Command.make(
+  "answer",
+  { ...ControlClient.connection, member, answers },
+  (options) =>
+    ControlClient.withClient(options, (client) =>
+      client.members.answer({
+        path: { memberGuid: options.member },
+        payload: { answers: [options.answers[0]!, ...options.answers.slice(1)] }
+      }).pipe(
+        Effect.flatMap((result) =>
+          Output.print(
+            options,
+            Answered,
+            { memberGuid: options.member, resumed: result.resumed, answers: options.answers.length },
+            (a) => `Sent ${a.answers} answer(s) for ${a.memberGuid}: MX resumes the aggregation.`
+          )
+        )
+      ))
+).pipe(Command.withDescription("Answer a member's MFA challenges (the answers are never printed)"))
+
+/**
+ * `challenges`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("challenges").pipe(
+  Command.withDescription("MFA challenges: list, answer"),
+  Command.withSubcommands([list, answer])
+)
