@@ -45,7 +45,11 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
       apiKey: sandbox.credentials.apiKey
     })
     return Demo.reporterLayer({ apiUrl, token }).pipe(
-      Layer.provideMerge(Worker.layer({ users, api: { token, port: config.port, host: config.host } })),
+      Layer.provideMerge(Worker.layer({
+        users,
+        api: { token, port: config.port, host: config.host },
+        notifications: Option.getOrUndefined(config.notifications)
+      })),
       Layer.provide(mx)
     )
   })).pipe(Layer.provide(Demo.sandboxLayer))
@@ -57,9 +61,10 @@ const real = (config: WorkerConfig.WorkerConfig) =>
     }
     return Worker.layer({
       users: config.users,
-      api: { token: config.apiToken.value, port: config.port, host: config.host }
-    })
-      .pipe(Layer.provide(MxClient.layerConfig()))
+      api: { token: config.apiToken.value, port: config.port, host: config.host },
+      runner: Option.getOrUndefined(config.runner),
+      notifications: Option.getOrUndefined(config.notifications)
+    }).pipe(Layer.provide(MxClient.layerConfig()))
   }))
 
 /**

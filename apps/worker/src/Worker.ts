@@ -6,13 +6,15 @@
  *
  * @since 0.1.0
  */
-import { ClusterWorkflowEngine, SingleRunner } from "@effect/cluster"
+import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
+import { NodeClusterSocket } from "@effect/platform-node"
 import type { Member } from "@mx-aggregation/domain"
 import { Store } from "@mx-aggregation/store"
-import { type Duration, Layer, type Redacted } from "effect"
+import { type Duration, Layer, Option, type Redacted } from "effect"
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
+import * as Notifications from "./Notifications.js"
 import * as Scheduler from "./Scheduler.js"
 import * as Wakeups from "./Wakeups.js"
 
@@ -22,22 +24,51 @@ import * as Wakeups from "./Wakeups.js"
  * @since 0.1.0
  * @category layers
  */
-export const workflowEngine = (options: { readonly messagePollInterval?: Duration.DurationInput } = {}) =>
-  ClusterWorkflowEngine.layer.pipe(
+export const workflowEngine = (options: {
+  readonly messagePollInterval?: Duration.DurationInput | undefined
+  readonly runner?: RunnerOptions | undefined
+} = {}) => {
+  const shardingConfig: {
+    readonly entityMessagePollInterval: Duration.DurationInput
+    readonly entityTerminationTimeout: Duration.DurationInput
+  } = {
+    // Persisted timers and signals are picked up at this interval (the default, 10 s, is too slow for
+    // an MFA answer to resume a run promptly).
+    entityMessagePollInterval: options.messagePollInterval ?? "500 millis",
+    // Runs keep their state in the journal: on shutdown, an activity cut short runs again on the next
+    // start, so there is no need to wait the default 15 s for entities to finish.
+    entityTerminationTimeout: "2 seconds"
+  }
+  const runner = options.runner
+  return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(
-      SingleRunner.layer({
-        runnerStorage: "sql",
-        // Persisted timers and signals are picked up at this interval (the default, 10 s, is too slow
-        // for an MFA answer to resume a run promptly).
-        shardingConfig: {
-          entityMessagePollInterval: options.messagePollInterval ?? "500 millis",
-          // Runs keep their state in the journal: on shutdown, an activity cut short runs again on the
-          // next start, so there is no need to wait the default 15 s for entities to finish.
-          entityTerminationTimeout: "2 seconds"
-        }
-      })
+      runner === undefined
+        ? SingleRunner.layer({ runnerStorage: "sql", shardingConfig })
+        : NodeClusterSocket.layer({
+          storage: "sql",
+          shardingConfig: {
+            ...shardingConfig,
+            runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
+            runnerListenAddress: Option.some(RunnerAddress.make(runner.listenHost ?? runner.host, runner.port))
+          }
+        })
     )
   )
+}
+
+/**
+ * One replica among several on one PostgreSQL database: the address other runners reach it at.
+ * Shards (and so runs) spread over the live runners; a dead runner's shards move to the others.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunnerOptions {
+  readonly host: string
+  readonly port: number
+  /** The interface to listen on, when it differs from `host` (e.g. 0.0.0.0 in a container). */
+  readonly listenHost?: string | undefined
+}
 
 /**
  * Options of the worker layer.
@@ -49,6 +80,10 @@ export interface Options {
   readonly users: ReadonlyArray<Member.UserGuid>
   readonly api: { readonly token: Redacted.Redacted<string>; readonly port: number; readonly host: string }
   readonly messagePollInterval?: Duration.DurationInput
+  /** Run as one of several replicas (a cluster runner) instead of the single-process runner. */
+  readonly runner?: RunnerOptions | undefined
+  /** Deliver outbox events to the partner's URL (one replica at a time). */
+  readonly notifications?: Notifications.Options | undefined
   /** Run the scheduler (default true). Tests that drive runs by hand turn it off. */
   readonly scheduler?: boolean
 }
@@ -59,7 +94,7 @@ export interface Options {
  * @since 0.1.0
  * @category layers
  */
-export const layerEngine = (options: Pick<Options, "messagePollInterval"> = {}) =>
+export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner"> = {}) =>
   Aggregations.layer.pipe(
     Layer.provideMerge(AggregationWorkflowLive),
     Layer.provideMerge(workflowEngine(options)),
@@ -76,5 +111,6 @@ export const layerEngine = (options: Pick<Options, "messagePollInterval"> = {}) 
 export const layer = (options: Options) =>
   Layer.mergeAll(
     ControlApiLive.serverLayer(options.api),
-    options.scheduler === false ? Layer.empty : Scheduler.layer(options.users)
+    options.scheduler === false ? Layer.empty : Scheduler.layer(options.users),
+    options.notifications === undefined ? Layer.empty : Notifications.layerSingleton(options.notifications)
   ).pipe(Layer.provideMerge(layerEngine(options)))

@@ -6,6 +6,7 @@
  */
 import type { Member } from "@mx-aggregation/domain"
 import { Config, Duration, Option, type Redacted } from "effect"
+import * as Notifications from "./Notifications.js"
 
 /**
  * @since 0.1.0
@@ -18,6 +19,10 @@ export interface WorkerConfig {
   readonly users: ReadonlyArray<Member.UserGuid>
   readonly port: number
   readonly host: string
+  /** `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`): run as one of several replicas. */
+  readonly runner: Option.Option<
+    { readonly host: string; readonly port: number; readonly listenHost: string | undefined }
+  >
   /** `WORKER_API_TOKEN`; generated (and printed) when unset in embedded mode. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
   readonly cadence: Duration.Duration
@@ -30,6 +35,8 @@ export interface WorkerConfig {
   /** With a time scale: the real epoch ms at which MX time equalled real time (the sandbox's start). */
   readonly timeOrigin: Option.Option<number>
   readonly demoMembers: number
+  /** `WORKER_NOTIFY_URL` + `WORKER_NOTIFY_SECRET`: deliver partner events there. */
+  readonly notifications: Option.Option<Notifications.Options>
 }
 
 const positive = (name: string) =>
@@ -62,6 +69,15 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   ),
   port: Config.port("WORKER_PORT").pipe(Config.withDefault(8787)),
   host: Config.string("WORKER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  runner: Config.all({
+    port: Config.option(Config.port("WORKER_RUNNER_PORT")),
+    host: Config.string("WORKER_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
+    listenHost: Config.option(Config.string("WORKER_RUNNER_LISTEN_HOST"))
+  }).pipe(
+    Config.map(({ host, listenHost, port }) =>
+      Option.map(port, (port) => ({ host, port, listenHost: Option.getOrUndefined(listenHost) }))
+    )
+  ),
   apiToken: Config.option(Config.redacted(Config.nonEmptyString("WORKER_API_TOKEN"))),
   cadence: duration("WORKER_REFRESH_CADENCE", "6 hours"),
   freshness: duration("WORKER_FRESHNESS", "24 hours"),
@@ -73,5 +89,6 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   ),
   webhooks: Config.boolean("WORKER_WEBHOOKS").pipe(Config.withDefault(false)),
   timeOrigin: Config.option(Config.integer("WORKER_TIME_ORIGIN")),
-  demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12))
+  demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12)),
+  notifications: Notifications.config
 })

@@ -23,6 +23,12 @@ export * as EngineConfig from "./EngineConfig.js"
 /** MX time for time-scaled runs. @since 0.1.0 */
 export * as MxTime from "./MxTime.js"
 
+/** Partner notifications: outbox delivery with HMAC signatures. @since 0.1.0 */
+export * as Notifications from "./Notifications.js"
+
+/** MX webhook wake-ups. @since 0.1.0 */
+export * as Wakeups from "./Wakeups.js"
+
 /** The scheduler singleton. @since 0.1.0 */
 export * as Scheduler from "./Scheduler.js"
 
