@@ -8,7 +8,7 @@ import type { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { AggregationRuns, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
-import { Aggregations, ControlApi, EngineConfig, Worker } from "@mx-aggregation/worker"
+import { Aggregations, ControlApi, type ControlApiLive, EngineConfig, Worker } from "@mx-aggregation/worker"
 import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 
 /** The control API token of the tests. */
@@ -22,6 +22,8 @@ export interface HarnessOptions {
   readonly kind?: TestDatabase.Kind
   readonly sandbox?: Partial<Sandbox.ServerOptions>
   readonly engine?: Partial<EngineConfig.Service>
+  /** Limits of the control API. */
+  readonly limits?: ControlApiLive.Limits
   /** The sandbox sends its webhooks to the worker's `/webhooks/mx`. */
   readonly webhooks?: boolean
 }
@@ -41,7 +43,11 @@ export const harness = (options: HarnessOptions = {}) => {
     const { url } = yield* Sandbox.SandboxServer
     const mx = yield* Sandbox.Sandbox
     const now = yield* mx.now
-    return Worker.layer({ users: [], api: { token, port: 0, host: "127.0.0.1" }, scheduler: false }).pipe(
+    return Worker.layer({
+      users: [],
+      api: { token, port: 0, host: "127.0.0.1", limits: options.limits },
+      scheduler: false
+    }).pipe(
       Layer.provide(MxClient.layer({
         baseUrl: url,
         clientId: mx.credentials.clientId,

@@ -6,16 +6,19 @@
 import {
   HttpApiBuilder,
   HttpApiSwagger,
+  type HttpApp,
+  HttpIncomingMessage,
   HttpMiddleware,
   HttpServer,
   HttpServerError,
+  HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
-import { Cause, Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Cause, Chunk, type Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { Aggregations, type Started } from "./Aggregations.js"
@@ -332,6 +335,76 @@ export const explainBadRequests = HttpApiBuilder.middleware((app) =>
 )
 
 /**
+ * Limits that keep the control API available under misuse.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  /** Largest request body accepted (413 above it). */
+  readonly maxBodyBytes: number
+  /** A request still unanswered after this gets 503. */
+  readonly requestTimeout: Duration.DurationInput
+  /** Requests per minute per client address (429 above it), failed authentications included. */
+  readonly requestsPerMinute: number
+}
+
+/**
+ * The default limits.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultLimits: Limits = { maxBodyBytes: 64 * 1024, requestTimeout: "30 seconds", requestsPerMinute: 600 }
+
+const jsonError = (status: number, tag: string, message: string, headers: Record<string, string> = {}) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status, headers })
+
+/**
+ * Body size, request timeout and a per-client rate limit (a token bucket per remote address, refilled
+ * continuously). Guessing tokens costs requests like anything else, so brute force is throttled too.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const limitsMiddleware = (limits: Limits) =>
+  HttpApiBuilder.middleware(Effect.sync(() => {
+    const buckets = new Map<string, { tokens: number; at: number }>()
+    const perMs = limits.requestsPerMinute / 60_000
+    const take = (client: string, now: number): boolean => {
+      const bucket = buckets.get(client) ?? { tokens: limits.requestsPerMinute, at: now }
+      bucket.tokens = Math.min(limits.requestsPerMinute, bucket.tokens + (now - bucket.at) * perMs)
+      bucket.at = now
+      buckets.set(client, bucket)
+      if (buckets.size > 10_000) buckets.clear()
+      if (bucket.tokens < 1) return false
+      bucket.tokens -= 1
+      return true
+    }
+    return (app: HttpApp.Default): HttpApp.Default =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (!take(Option.getOrElse(request.remoteAddress, () => "unknown"), Date.now())) {
+          return jsonError(429, "TooManyRequests", "Too many requests from this client; slow down", {
+            "retry-after": String(Math.ceil(60 / limits.requestsPerMinute))
+          })
+        }
+        const length = Number(request.headers["content-length"] ?? "0")
+        if (Number.isFinite(length) && length > limits.maxBodyBytes) {
+          return jsonError(413, "PayloadTooLarge", `The request body is larger than ${limits.maxBodyBytes} bytes`)
+        }
+        return yield* app.pipe(
+          HttpIncomingMessage.withMaxBodySize(Option.some(limits.maxBodyBytes)),
+          Effect.timeoutTo({
+            duration: limits.requestTimeout,
+            onSuccess: (response) => response,
+            onTimeout: () => jsonError(503, "Timeout", "The request took too long")
+          })
+        )
+      })
+  }))
+
+/**
  * The control API served on `host:port` (port 0: a free port; read it back from `HttpServer`).
  *
  * @since 0.1.0
@@ -341,9 +414,11 @@ export const serverLayer = (options: {
   readonly token: Redacted.Redacted<string>
   readonly port: number
   readonly host: string
+  readonly limits?: Limits | undefined
 }) =>
   HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(explainBadRequests),
+    Layer.provide(limitsMiddleware(options.limits ?? defaultLimits)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(ApiLive(options.token)),

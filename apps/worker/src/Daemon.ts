@@ -47,7 +47,7 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
     return Demo.reporterLayer({ apiUrl, token }).pipe(
       Layer.provideMerge(Worker.layer({
         users,
-        api: { token, port: config.port, host: config.host },
+        api: { token, port: config.port, host: config.host, limits: config.apiLimits },
         notifications: Option.getOrUndefined(config.notifications)
       })),
       Layer.provide(mx)
@@ -61,7 +61,7 @@ const real = (config: WorkerConfig.WorkerConfig) =>
     }
     return Worker.layer({
       users: config.users,
-      api: { token: config.apiToken.value, port: config.port, host: config.host },
+      api: { token: config.apiToken.value, port: config.port, host: config.host, limits: config.apiLimits },
       runner: Option.getOrUndefined(config.runner),
       notifications: Option.getOrUndefined(config.notifications)
     }).pipe(Layer.provide(MxClient.layerConfig()))

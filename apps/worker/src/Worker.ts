@@ -78,7 +78,12 @@ export interface RunnerOptions {
  */
 export interface Options {
   readonly users: ReadonlyArray<Member.UserGuid>
-  readonly api: { readonly token: Redacted.Redacted<string>; readonly port: number; readonly host: string }
+  readonly api: {
+    readonly token: Redacted.Redacted<string>
+    readonly port: number
+    readonly host: string
+    readonly limits?: ControlApiLive.Limits | undefined
+  }
   readonly messagePollInterval?: Duration.DurationInput
   /** Run as one of several replicas (a cluster runner) instead of the single-process runner. */
   readonly runner?: RunnerOptions | undefined

@@ -25,6 +25,12 @@ export interface WorkerConfig {
   >
   /** `WORKER_API_TOKEN`; generated (and printed) when unset in embedded mode. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
+  /** `WORKER_API_MAX_BODY_BYTES`, `WORKER_API_TIMEOUT`, `WORKER_API_RATE_LIMIT` (requests per minute per client). */
+  readonly apiLimits: {
+    readonly maxBodyBytes: number
+    readonly requestTimeout: Duration.Duration
+    readonly requestsPerMinute: number
+  }
   readonly cadence: Duration.Duration
   readonly freshness: Duration.Duration
   readonly mfaTimeout: Duration.Duration
@@ -79,6 +85,11 @@ export const config: Config.Config<WorkerConfig> = Config.all({
     )
   ),
   apiToken: Config.option(Config.redacted(Config.nonEmptyString("WORKER_API_TOKEN"))),
+  apiLimits: Config.all({
+    maxBodyBytes: positive("WORKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
+    requestTimeout: duration("WORKER_API_TIMEOUT", "30 seconds"),
+    requestsPerMinute: positive("WORKER_API_RATE_LIMIT").pipe(Config.withDefault(600))
+  }),
   cadence: duration("WORKER_REFRESH_CADENCE", "6 hours"),
   freshness: duration("WORKER_FRESHNESS", "24 hours"),
   mfaTimeout: duration("WORKER_MFA_TIMEOUT", "4 minutes"),
