@@ -46,7 +46,19 @@ type Password = typeof cases[number]["password"]
 
 const challenged = ["challenge", "options"] as const
 
-describe("worker crash recovery", () => {
+/**
+ * Crash windows the worker does not handle yet (see the last two tests and README.md). Each test
+ * checks the defect's exact symptom while its flag is true, and the correct behaviour once it is
+ * false: a fix makes the test fail with "the defect looks fixed", the signal to flip the flag.
+ */
+const knownDefects = {
+  /** A crash between `TrackedMembers.claim` and `AggregationRuns.start` leaves the member claimed forever. */
+  claimWithoutRunStaysClaimed: true,
+  /** A crash after MX accepted `aggregate`, before the activity was journaled, calls `aggregate` again. */
+  aggregateRepeatedAfterCrash: true
+}
+
+describe.concurrent("worker crash recovery", () => {
   it.live(
     "SIGKILL mid-poll and mid-MFA-wait: every member reaches its outcome, one aggregation each",
     () => {
@@ -203,25 +215,26 @@ describe("worker crash recovery", () => {
   )
 
   // A crash between claiming a member for a run (tracked_members.active_run_id) and recording the run
-  // (aggregation_runs) leaves a claim that no run will ever release: `Aggregations.recover` skips claims
-  // whose run it cannot find, and the scheduler never starts a claimed member again. This test builds
-  // that state in the database and expects the worker to get the member going again; it is marked
-  // `fails` until the worker handles it (it then fails as "expected to fail": drop `.fails`).
-  it.live.fails(
+  // (aggregation_runs) leaves a claim no run will ever release: `Aggregations.recover` skips a claim
+  // whose run it cannot find, and the scheduler never picks a claimed member. The test builds that
+  // state in the database, starts the worker and expects the member to be aggregated.
+  it.live(
     "a member claimed for a run that was never recorded is aggregated after a restart",
     () => {
       const { layer } = Harness.environment(sandboxOptions)
       return Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
         const { members, userGuid } = yield* Harness.createMembers("claim-user", ["password"] as const)
         const memberGuid = members.get("password")!
         const dir = yield* Harness.tempDir("mx-crash-claim-")
         const sqliteFile = join(dir, "worker.db")
+        const lostRun = AggregationRuns.RunId.make("run-never-recorded")
 
         // The state a worker killed right after `claim` leaves behind.
         yield* Effect.gen(function*() {
           const tracked = yield* TrackedMembers.TrackedMembers
           yield* tracked.trackMany([{ memberGuid, userGuid, institutionCode: null, nextDueAt: 0 }])
-          assert.isTrue(yield* tracked.claim(memberGuid, AggregationRuns.RunId.make("run-never-recorded")))
+          assert.isTrue(yield* tracked.claim(memberGuid, lostRun))
         }).pipe(
           Effect.provide(Store.layer.pipe(Layer.provide(Database.layerSqlite({ filename: sqliteFile })))),
           Effect.scoped,
@@ -232,16 +245,29 @@ describe("worker crash recovery", () => {
         const env = yield* Harness.workerEnv({ timeScale, users: [userGuid], sqliteFile, port, token })
         const api = yield* Harness.controlApi(port, token)
         const workers = Harness.workerStarter(env, api)
-        yield* workers.start
-        const final = yield* Harness.eventually(
-          "the member's run has ended",
-          Effect.map(
-            api.members.get({ path: { memberGuid } }),
-            (d) => d.member.activeRunId === null && d.runs.some((r) => r.outcome === "connected") ? d : undefined
-          ),
-          "8 seconds"
-        )
-        assert.strictEqual(final.member.connectionStatus, "CONNECTED")
+        return yield* workers.printLogsOnFailure(Effect.gen(function*() {
+          yield* workers.start
+          const connected = yield* Harness.eventually(
+            "the member's run has ended",
+            Effect.map(
+              api.members.get({ path: { memberGuid } }),
+              (d) => d.member.activeRunId === null && d.runs.some((r) => r.outcome === "connected") ? d : undefined
+            ),
+            "8 seconds"
+          ).pipe(Effect.catchIf((e) => e instanceof Harness.Timeout, () => Effect.succeed(undefined)))
+          if (knownDefects.claimWithoutRunStaysClaimed) {
+            assert.isUndefined(
+              connected,
+              "the defect looks fixed: set knownDefects.claimWithoutRunStaysClaimed to false"
+            )
+            const { member } = yield* api.members.get({ path: { memberGuid } })
+            assert.strictEqual(member.activeRunId, lostRun, "known defect: the member stays claimed")
+            assert.strictEqual((yield* sandbox.stats).aggregationsStarted, 0, "known defect: never aggregated")
+          } else {
+            assert.isDefined(connected, "the member was aggregated after the restart")
+            assert.strictEqual(connected!.member.connectionStatus, "CONNECTED")
+          }
+        }))
       }).pipe(Effect.provide(layer), Effect.scoped)
     },
     60_000
@@ -250,9 +276,9 @@ describe("worker crash recovery", () => {
   // A crash after MX accepted `aggregate` and before the Aggregate activity's result reached the
   // journal: on restart the activity runs again and calls `aggregate` again. While MX still aggregates
   // that is harmless (202, no new job), but when the worker was down longer than the aggregation took,
-  // MX starts a second aggregation. The proxy withholds the answer to the first `aggregate`, the worker
-  // is killed, MX finishes, the worker starts again. Marked `fails` until the worker avoids the repeat.
-  it.live.fails(
+  // MX starts a second aggregation. The proxy withholds MX's answer to the first `aggregate`, the
+  // worker is killed, MX finishes, the worker starts again.
+  it.live(
     "a crash right after MX accepted aggregate does not start a second aggregation",
     () => {
       const { layer } = Harness.environment(sandboxOptions)
@@ -277,31 +303,41 @@ describe("worker crash recovery", () => {
         })
         const api = yield* Harness.controlApi(port, token)
         const workers = Harness.workerStarter(env, api)
-
-        const firstWorker = yield* workers.start
-        const held = yield* Deferred.await(proxy.held).pipe(Effect.timeout("20 seconds"))
-        yield* firstWorker.kill
-        assert.strictEqual(held.status, 202)
-        assert.strictEqual((yield* sandbox.stats).aggregationsStarted, 1, "MX started the aggregation")
-        // The worker stays down longer than the aggregation takes.
-        yield* Harness.eventually(
-          "MX finished the aggregation",
-          Effect.map(sandbox.member(memberGuid), (s) => Option.getOrThrow(s).job === null ? true : undefined)
-        )
-
-        yield* workers.start
-        const final = yield* Harness.eventually(
-          "the member's run has ended",
-          Effect.map(
-            api.members.get({ path: { memberGuid } }),
-            (d) =>
-              d.member.activeRunId === null && d.runs.length > 0 && d.runs.every((r) => r.endedAt !== null)
-                ? d
-                : undefined
+        return yield* workers.printLogsOnFailure(Effect.gen(function*() {
+          const firstWorker = yield* workers.start
+          const held = yield* Deferred.await(proxy.held).pipe(Effect.timeout("20 seconds"))
+          yield* firstWorker.kill
+          assert.strictEqual(held.status, 202)
+          assert.strictEqual((yield* sandbox.stats).aggregationsStarted, 1, "MX started the aggregation")
+          // The worker stays down longer than the aggregation takes.
+          yield* Harness.eventually(
+            "MX finished the aggregation",
+            Effect.map(sandbox.member(memberGuid), (s) => Option.getOrThrow(s).job === null ? true : undefined)
           )
-        )
-        assert.deepStrictEqual(final.runs.map((r) => r.outcome), ["connected"])
-        assert.strictEqual((yield* sandbox.stats).aggregationsStarted, 1, "no second aggregation")
+
+          yield* workers.start
+          const final = yield* Harness.eventually(
+            "the member's run has ended",
+            Effect.map(
+              api.members.get({ path: { memberGuid } }),
+              (d) =>
+                d.member.activeRunId === null && d.runs.length > 0 && d.runs.every((r) => r.endedAt !== null)
+                  ? d
+                  : undefined
+            )
+          )
+          assert.deepStrictEqual(final.runs.map((r) => r.outcome), ["connected"])
+          const started = (yield* sandbox.stats).aggregationsStarted
+          if (knownDefects.aggregateRepeatedAfterCrash) {
+            assert.strictEqual(
+              started,
+              2,
+              "the defect looks fixed: set knownDefects.aggregateRepeatedAfterCrash to false"
+            )
+          } else {
+            assert.strictEqual(started, 1, "no second aggregation")
+          }
+        }))
       }).pipe(Effect.provide(layer), Effect.scoped)
     },
     60_000

@@ -115,6 +115,10 @@ export const workerEnv = (options: {
       WORKER_HOST: "127.0.0.1",
       WORKER_TIME_SCALE: String(options.timeScale),
       WORKER_TIME_ORIGIN: String(origin),
+      // The MX client's per-request timeout (30 s) runs on the worker's MX clock inside activities, so
+      // at scale 50 it would be 0.6 s of real time: a loaded machine then fails calls MX answered.
+      // Give it 30 s of real time.
+      MX_REQUEST_TIMEOUT: `${30 * options.timeScale} seconds`,
       SQLITE_FILE: options.sqliteFile,
       // The test runner may export a PostgreSQL URL; this worker keeps its state in the SQLite file.
       DATABASE_URL: undefined,
