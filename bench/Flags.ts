@@ -1,0 +1,166 @@
+/**
+ * The benchmark's command-line flags. Plain parsing: a bad flag is one line on stderr and exit code 2
+ * (the caller's job), never a stack trace.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The benchmark's settings. Durations are MX time unless they say real.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flags {
+  /** Members driven to completion. */
+  readonly members: number
+  /** Members per MX user (at most one MFA member per user: MX refuses identical credentials). */
+  readonly membersPerUser: number
+  /** Sandbox latency per request, MX milliseconds (sent to the sandbox as latency / time scale real ms). */
+  readonly latencyMs: number
+  /** How long one aggregation takes at MX, MX seconds. */
+  readonly aggregationSeconds: number
+  /** MX requests per MX second allowed to the client (the MxClient's `requestsPerSecond`). */
+  readonly rateLimit: number
+  /** Requests in flight at once (the MxClient's `maxConcurrency`). */
+  readonly concurrency: number
+  /** Share of members whose MX Bank password is `challenge` (one TEXT MFA round, answered `correct`). */
+  readonly mfaShare: number
+  /** MX seconds per real second, for the sandbox and the worker alike. */
+  readonly timeScale: number
+  /** Seeds the sandbox's guids and data. */
+  readonly seed: string
+  /** The worker's `maxConcurrentRuns`; default: every member at once. */
+  readonly maxRuns: number
+  /** Give up on a phase after this many real seconds and report what is stuck. */
+  readonly timeoutSeconds: number
+  /** Run the naive baseline too. */
+  readonly naive: boolean
+  /** Run the worker phase. */
+  readonly worker: boolean
+  /** Print the result as JSON too (for recording). */
+  readonly json: boolean
+}
+
+/**
+ * A flag that could not be parsed: its message is the one line to print.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FlagError extends Error {
+  override readonly name = "FlagError"
+}
+
+/**
+ * The usage text.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const usage = `usage: tsx bench/throughput.ts [--members 1000] [--members-per-user 10] [--latency 200]
+       [--aggregation-seconds 30] [--rate-limit 20] [--concurrency 10] [--mfa-share 0.1] [--time-scale 60]
+       [--seed 1] [--max-runs N] [--timeout 600] [--no-naive | --naive-only] [--json]
+
+  --members N              members driven to completion (default 1000)
+  --members-per-user K     members per MX user (default 10)
+  --latency MS             sandbox latency per request, MX milliseconds (default 200)
+  --aggregation-seconds S  how long MX takes to aggregate a member, MX seconds (default 30)
+  --rate-limit RPS         client rate limit, requests per MX second (default 20)
+  --concurrency C          client requests in flight at once (default 10)
+  --mfa-share X            share 0..1 of members with a TEXT MFA challenge (default 0.1)
+  --time-scale T           MX seconds per real second (default 60)
+  --seed S                 sandbox seed (default 1)
+  --max-runs R             worker maxConcurrentRuns (default: the member count)
+  --timeout SECONDS        give up on a phase after this many real seconds (default 600)
+  --no-naive               skip the naive baseline; --naive-only skips the worker
+  --json                   also print the results as one JSON line`
+
+const valued = [
+  "members",
+  "members-per-user",
+  "latency",
+  "aggregation-seconds",
+  "rate-limit",
+  "concurrency",
+  "mfa-share",
+  "time-scale",
+  "seed",
+  "max-runs",
+  "timeout"
+] as const
+
+const booleans = ["no-naive", "naive-only", "json", "help"] as const
+
+const number = (
+  raw: Map<string, string>,
+  name: string,
+  fallback: number,
+  check: { readonly integer?: boolean; readonly min: number; readonly max?: number; readonly exclusiveMin?: boolean }
+): number => {
+  const text = raw.get(name)
+  if (text === undefined) return fallback
+  const value = Number(text)
+  const tooLow = check.exclusiveMin === true ? value <= check.min : value < check.min
+  if (
+    text.trim() === "" || !Number.isFinite(value) || tooLow || (check.max !== undefined && value > check.max) ||
+    (check.integer === true && !Number.isInteger(value))
+  ) {
+    const kind = check.integer === true ? "an integer" : "a number"
+    const range = check.max !== undefined
+      ? `between ${check.min} and ${check.max}`
+      : `${check.exclusiveMin === true ? ">" : ">="} ${check.min}`
+    throw new FlagError(`--${name} must be ${kind} ${range}, got "${text}"`)
+  }
+  return value
+}
+
+/**
+ * Parses `process.argv.slice(2)`. Throws `FlagError` on an unknown flag, a missing value or a value
+ * out of range; returns `"help"` for `--help`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
+  const raw = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "-h") return "help"
+    if (!arg.startsWith("--")) throw new FlagError(`unexpected argument "${arg}" (see --help)`)
+    const eq = arg.indexOf("=")
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+    if ((booleans as ReadonlyArray<string>).includes(name)) {
+      if (eq !== -1) throw new FlagError(`--${name} takes no value`)
+      raw.set(name, "true")
+      continue
+    }
+    if (!(valued as ReadonlyArray<string>).includes(name)) throw new FlagError(`unknown flag --${name} (see --help)`)
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+    if (value === undefined || (eq === -1 && value.startsWith("--"))) throw new FlagError(`--${name} needs a value`)
+    raw.set(name, value)
+  }
+  if (raw.has("help")) return "help"
+  if (raw.has("no-naive") && raw.has("naive-only")) {
+    throw new FlagError("--no-naive and --naive-only exclude each other")
+  }
+  const members = number(raw, "members", 1000, { integer: true, min: 1, max: 100_000 })
+  const seed = raw.get("seed") ?? "1"
+  if (seed.trim() === "") throw new FlagError("--seed must not be empty")
+  return {
+    members,
+    membersPerUser: number(raw, "members-per-user", 10, { integer: true, min: 1, max: 1000 }),
+    latencyMs: number(raw, "latency", 200, { min: 0, max: 60_000 }),
+    aggregationSeconds: number(raw, "aggregation-seconds", 30, { min: 0, max: 86_400, exclusiveMin: true }),
+    rateLimit: number(raw, "rate-limit", 20, { min: 0, max: 100_000, exclusiveMin: true }),
+    concurrency: number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
+    mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
+    timeScale: number(raw, "time-scale", 60, { min: 1, max: 10_000 }),
+    seed,
+    maxRuns: number(raw, "max-runs", members, { integer: true, min: 1, max: 100_000 }),
+    timeoutSeconds: number(raw, "timeout", 600, { min: 0, max: 86_400, exclusiveMin: true }),
+    naive: !raw.has("no-naive"),
+    worker: !raw.has("naive-only"),
+    json: raw.has("json")
+  }
+}

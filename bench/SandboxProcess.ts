@@ -1,0 +1,156 @@
+/**
+ * Starts the benchmark's MX sandbox as a child process (`sandboxMain.ts`) and talks to it: its URL,
+ * credentials and members when ready, its API counters over `GET /sandbox/stats`, and its CPU time
+ * and peak memory from `/proc` (Linux; `null` elsewhere).
+ *
+ * @since 0.1.0
+ */
+import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { fileURLToPath } from "node:url"
+import type * as Population from "./Population.js"
+
+/**
+ * The child's settings, passed as one JSON argument.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly seed: string
+  readonly timeScale: number
+  readonly aggregationSeconds: number
+  /** Latency added to every MX API response, real milliseconds. */
+  readonly latencyRealMs: number
+  readonly population: Population.Plan
+  /** Create the members with `skip_aggregation` (no aggregation until someone calls aggregate). */
+  readonly skipAggregation: boolean
+}
+
+/**
+ * A user the child created, with its members in creation order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadyUser {
+  readonly userGuid: string
+  readonly members: ReadonlyArray<{ readonly guid: string; readonly password: string }>
+}
+
+/**
+ * The line the child prints once it serves. `realMs`/`mxMs` are one instant on both clocks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ready {
+  readonly url: string
+  readonly clientId: string
+  readonly apiKey: string
+  readonly realMs: number
+  readonly mxMs: number
+  readonly users: ReadonlyArray<ReadyUser>
+}
+
+/**
+ * CPU time (user + system) and peak resident memory of a process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage {
+  readonly cpuMs: number
+  readonly peakRssBytes: number
+}
+
+/**
+ * A running sandbox child.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle extends Ready {
+  readonly pid: number
+  readonly stats: () => Promise<Stats>
+  readonly usage: () => Usage | null
+  readonly stop: () => Promise<void>
+}
+
+const clockTicks = 100 // USER_HZ: 100 on every Linux architecture Node supports.
+
+/** CPU and peak RSS of a process from /proc, or null where /proc is missing. */
+export const usageOf = (pid: number): Usage | null => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticks = Number(fields[11]) + Number(fields[12])
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
+    return { cpuMs: (ticks * 1000) / clockTicks, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Spawns the sandbox child with `node --import tsx` (one process, so that its pid is the sandbox's)
+ * and waits for its ready line.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const start = (settings: Settings, options: { readonly readyTimeoutMs?: number } = {}): Promise<Handle> => {
+  const script = fileURLToPath(new URL("./sandboxMain.ts", import.meta.url))
+  const tsx = createRequire(import.meta.url).resolve("tsx")
+  const child: ChildProcess = spawn(process.execPath, ["--import", tsx, script, JSON.stringify(settings)], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  return new Promise<Handle>((resolve, reject) => {
+    let buffer = ""
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error("the sandbox child did not start in time"))
+    }, options.readyTimeoutMs ?? 120_000)
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`the sandbox child exited before it was ready (code ${code}, signal ${signal})`))
+    })
+    child.stdout!.setEncoding("utf8")
+    child.stdout!.on("data", (chunk: string) => {
+      buffer += chunk
+      const newline = buffer.indexOf("\n")
+      if (newline === -1) return
+      clearTimeout(timer)
+      child.removeAllListeners("exit")
+      let ready: Ready
+      try {
+        ready = JSON.parse(buffer.slice(0, newline)) as Ready
+      } catch (error) {
+        child.kill("SIGKILL")
+        return reject(error)
+      }
+      const pid = child.pid!
+      resolve({
+        ...ready,
+        pid,
+        stats: async () => {
+          const response = await fetch(`${ready.url}/sandbox/stats`)
+          if (!response.ok) throw new Error(`GET /sandbox/stats answered ${response.status}`)
+          return (await response.json()) as Stats
+        },
+        usage: () => usageOf(pid),
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done()
+            child.once("exit", () => done())
+            child.stdin!.end()
+            setTimeout(() => child.kill("SIGKILL"), 5_000).unref()
+          })
+      })
+    })
+  })
+}

@@ -1,0 +1,253 @@
+/**
+ * The worker phase: the real worker (`Worker.layer`: engine, workflow, scheduler singleton, control
+ * API) on a fresh SQLite file, against the sandbox child, driven until every member's run finished
+ * CONNECTED with its data pulled. The scheduler discovers the users' members and starts the runs, as
+ * in production; the benchmark only answers MFA challenges (`correct`) as soon as the store shows
+ * them, the way a present user would through the control API.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Member } from "@mx-aggregation/domain"
+import { MxClient } from "@mx-aggregation/mx-api"
+import {
+  AccountsAndTransactions,
+  AggregationRuns,
+  Database,
+  Outbox,
+  PendingChallenges,
+  TrackedMembers
+} from "@mx-aggregation/store"
+import { Aggregations, EngineConfig, MxTime, Worker } from "@mx-aggregation/worker"
+import { Clock, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Flags } from "./Flags.js"
+import * as Phase from "./Phase.js"
+import * as SandboxProcess from "./SandboxProcess.js"
+
+const settings = (flags: Flags): SandboxProcess.Settings => ({
+  seed: flags.seed,
+  timeScale: flags.timeScale,
+  aggregationSeconds: flags.aggregationSeconds,
+  latencyRealMs: flags.latencyMs / flags.timeScale,
+  population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
+  // The worker's own aggregate calls are what is measured: MX's automatic aggregation at member
+  // creation would make the worker only follow it (FollowAggregation) and hide the cost of aggregating.
+  skipAggregation: true
+})
+
+/** Answers every open challenge with `correct`, as soon as it is stored, on MX time. */
+const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<number>) =>
+  Effect.gen(function*() {
+    const pending = yield* PendingChallenges.PendingChallenges
+    const aggregations = yield* Aggregations.Aggregations
+    const done = new Set<number>()
+    return yield* Effect.gen(function*() {
+      const open = (yield* pending.listPending()).filter((p) => !done.has(p.id))
+      yield* Effect.forEach(open, (p) => {
+        done.add(p.id)
+        const answers = p.challenges.map((c) =>
+          Member.CredentialValue.make({ guid: Member.CredentialGuid.make(c.guid), value: Redacted.make("correct") })
+        )
+        return aggregations.answerChallenges(p.memberGuid, answers).pipe(
+          MxTime.within(clock),
+          Effect.zipRight(Ref.update(answered, (n) => n + 1)),
+          Effect.catchAll((error) => Effect.logWarning(`answering MFA failed: ${error._tag}`))
+        )
+      }, { concurrency: 16, discard: true })
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("MFA answerer pass failed", cause)),
+      // 20 ms real is 1.2 s MX at time scale 60: a user answering at once.
+      Effect.repeat(Schedule.spaced("20 millis"))
+    )
+  })
+
+interface Progress {
+  readonly done: number
+  readonly tracked: number
+}
+
+/**
+ * One cheap aggregate query over the store's table (the driver must not load the worker: decoding
+ * 1,000 rows every 100 ms would show up as worker CPU).
+ */
+const progress = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly tracked: number; readonly done: number | null }>`
+    SELECT COUNT(*) AS tracked,
+      SUM(CASE WHEN active_run_id IS NULL AND connection_status = 'CONNECTED' AND is_being_aggregated = 0
+        AND next_action = 'PullData' THEN 1 ELSE 0 END) AS done
+    FROM tracked_members WHERE tracked = 1`
+  const row = rows[0]
+  return { done: Number(row?.done ?? 0), tracked: Number(row?.tracked ?? 0) } as Progress
+})
+
+/** What is unfinished, grouped, with one sample run's observations per group. */
+const describeStuck = Effect.gen(function*() {
+  const tracked = yield* TrackedMembers.TrackedMembers
+  const runs = yield* AggregationRuns.AggregationRuns
+  const pending = yield* PendingChallenges.PendingChallenges
+  const rows = yield* tracked.list()
+  const groups = new Map<string, Array<TrackedMembers.TrackedMember>>()
+  for (const m of rows) {
+    if (m.activeRunId === null && m.status === "CONNECTED" && m.nextAction === "PullData") continue
+    const key = `status=${m.status ?? "null"} aggregating=${m.isBeingAggregated} run=${
+      m.activeRunId === null ? "none" : "active"
+    } next=${m.nextAction ?? "none"} failures=${m.consecutiveFailures}`
+    groups.set(key, [...(groups.get(key) ?? []), m])
+  }
+  const lines: Array<string> = []
+  for (const [key, members] of groups) {
+    lines.push(`${members.length} member(s): ${key}`)
+    const sample = members[0]!
+    if (sample.activeRunId !== null) {
+      const run = yield* runs.get(sample.activeRunId)
+      if (Option.isSome(run)) {
+        const r = run.value
+        lines.push(
+          `  e.g. ${sample.memberGuid} run ${r.run.runId}: started ${new Date(r.run.startedAt).toISOString()}, ` +
+            `${r.run.mxCalls} MX calls, observed ${r.observations.map((o) => o.status ?? "null").join(" > ")}`
+        )
+      }
+    }
+  }
+  lines.push(`open challenges: ${(yield* pending.listPending()).length}`)
+  const outcomes = yield* runs.countByOutcome
+  lines.push(`runs by outcome: ${outcomes.map((o) => `${o.outcome ?? "running"}=${o.count}`).join(", ")}`)
+  return lines
+})
+
+/**
+ * Runs the worker phase.
+ *
+ * @since 0.1.0
+ * @category phases
+ */
+export const run = (flags: Flags, logs: Phase.Logs) =>
+  Effect.gen(function*() {
+    const sandbox = yield* Effect.acquireRelease(
+      Effect.promise(() => SandboxProcess.start(settings(flags))),
+      (handle) => Effect.promise(() => handle.stop())
+    )
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "mx-bench-"))),
+      (path) =>
+        Effect.sync(() => {
+          if (process.env["BENCH_KEEP_DB"] === "1") process.stderr.write(`  kept the worker database in ${path}\n`)
+          else rmSync(path, { recursive: true, force: true })
+        })
+    )
+    const users = sandbox.users.map((u) => Member.UserGuid.make(u.userGuid))
+    const mxClock = Phase.mxClockOf(sandbox, flags.timeScale)
+    const worker = Worker.layer({
+      users,
+      api: { token: Redacted.make("bench-token"), port: 0, host: "127.0.0.1" }
+    }).pipe(
+      Layer.provide(MxClient.layer({
+        baseUrl: sandbox.url,
+        clientId: sandbox.clientId,
+        apiKey: Redacted.make(sandbox.apiKey),
+        requestsPerSecond: flags.rateLimit,
+        maxConcurrency: flags.concurrency
+      })),
+      Layer.provide(EngineConfig.layer({ timeScale: flags.timeScale, mxClock, maxConcurrentRuns: flags.maxRuns })),
+      Layer.provideMerge(Database.layerSqlite({ filename: join(dir, "worker.sqlite") }))
+    )
+
+    const sandboxStart = sandbox.usage()
+    const cpuStart = process.cpuUsage()
+    const realStart = Date.now()
+    const mxStart = mxClock.unsafeCurrentTimeMillis()
+    const rss = yield* Phase.rssSampler
+    const loop = yield* Phase.eventLoopMonitor
+
+    const measured = yield* Effect.scoped(Effect.gen(function*() {
+      const context = yield* Layer.build(worker)
+      return yield* Effect.gen(function*() {
+        const answered = yield* Ref.make(0)
+        yield* Effect.forkScoped(answerer(mxClock, answered))
+        let last: Progress = { done: 0, tracked: 0 }
+        let lastPrinted = 0
+        const deadline = realStart + flags.timeoutSeconds * 1000
+        while (Date.now() < deadline) {
+          last = yield* progress
+          if (last.done === flags.members) break
+          if (Date.now() - lastPrinted > 5_000) {
+            lastPrinted = Date.now()
+            process.stderr.write(
+              `  worker: ${last.done}/${flags.members} done, ${last.tracked} tracked, ` +
+                `${((Date.now() - realStart) / 1000).toFixed(0)} s\n`
+            )
+          }
+          yield* Effect.sleep("100 millis")
+        }
+        const realEnd = Date.now()
+        const mxEnd = mxClock.unsafeCurrentTimeMillis()
+        const cpuMs = Phase.cpuMsSince(cpuStart)
+        const sandboxEnd = sandbox.usage()
+        const stats = yield* Effect.promise(() => sandbox.stats())
+        const timedOut = last.done !== flags.members
+        const stuck = timedOut ? yield* describeStuck : []
+        // Checked after the clock stopped: every member's data is in the store.
+        const data = yield* AccountsAndTransactions.AccountsAndTransactions
+        const tracked = yield* TrackedMembers.TrackedMembers
+        let pulled = 0
+        for (const m of yield* tracked.list()) {
+          const watermark = yield* data.watermark(m.memberGuid)
+          if (
+            Option.isSome(watermark) && m.successfullyAggregatedAt !== null &&
+            watermark.value.lastPulledAt >= m.successfullyAggregatedAt
+          ) pulled++
+        }
+        const totals = yield* data.totals
+        const outcomes = yield* (yield* AggregationRuns.AggregationRuns).countByOutcome
+        const events = yield* (yield* Outbox.Outbox).undelivered({ limit: 1_000_000 }).pipe(
+          Effect.map((rows) => rows.length),
+          Effect.orElseSucceed(() => -1)
+        )
+        return {
+          realEnd,
+          mxEnd,
+          cpuMs,
+          sandboxEnd,
+          stats,
+          timedOut,
+          stuck,
+          pulled,
+          totals,
+          outcomes,
+          events,
+          done: last.done,
+          answered: yield* Ref.get(answered),
+          mxNow: yield* Clock.currentTimeMillis.pipe(MxTime.within(mxClock))
+        }
+      }).pipe(Effect.provide(context))
+    }))
+
+    const result: Phase.Result = {
+      name: "worker",
+      members: flags.members,
+      completed: measured.done,
+      outcomes: Object.fromEntries(measured.outcomes.map((o) => [o.outcome ?? "running", o.count])),
+      makespanRealMs: measured.realEnd - realStart,
+      makespanMxMs: measured.mxEnd - mxStart,
+      stats: measured.stats,
+      cpuMs: measured.cpuMs,
+      sandboxCpuMs: sandboxStart && measured.sandboxEnd ? measured.sandboxEnd.cpuMs - sandboxStart.cpuMs : null,
+      peakRssBytes: rss.peak(),
+      eventLoopDelay: loop.read(),
+      mfaAnswered: measured.answered,
+      timedOut: measured.timedOut,
+      stuck: measured.stuck,
+      warnings: logs.take(),
+      notes: [
+        `data pulled after the last aggregation: ${measured.pulled}/${flags.members} members ` +
+        `(${measured.totals.accounts} accounts, ${measured.totals.transactions} transactions stored)`,
+        ...(measured.events >= 0 ? [`outbox events written: ${measured.events}`] : [])
+      ]
+    }
+    return result
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
