@@ -8,8 +8,8 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { CredentialUpdate } from "@mx-aggregation/domain"
-import { Effect, Option } from "effect"
+import { CredentialUpdate, Member } from "@mx-aggregation/domain"
+import { Effect, Option, Schema } from "effect"
 import { CredentialsUpdated } from "../ControlApi.js"
 import * as ControlClient from "./ControlClient.js"
 import { member } from "./MembersCommand.js"
@@ -89,12 +89,46 @@ export const update = Command.make(
 ).pipe(Command.withDescription("Give a member new credentials (the values are never printed)"))
 
 /**
+ * A member's credential fields, for people.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const fieldsTable = (fields: ReadonlyArray<Member.Credential>): string =>
+  fields.length === 0 ? "The member has no credential fields." : Output.table(
+    ["GUID", "FIELD", "TYPE", "LABEL"],
+    [...fields]
+      .sort((a, b) => (a.display_order ?? 0) - (b.display_order ?? 0))
+      .map((f) => [f.guid, Output.cell(f.field_name), Output.cell(f.field_type ?? f.type), Output.cell(f.label)])
+  )
+
+/**
+ * `credentials list <member>`: the member's own credential fields at MX (their guids are what
+ * `update` takes).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const list = Command.make(
+  "list",
+  { ...ControlClient.connection, member },
+  (options) =>
+    ControlClient.withClient(
+      options,
+      (client) =>
+        client.members.credentialFields({ path: { memberGuid: options.member } }).pipe(
+          Effect.flatMap((fields) => Output.print(options, Schema.Array(Member.Credential), fields, fieldsTable))
+        )
+    )
+).pipe(Command.withDescription("List a member's credential fields (the guids update takes)"))
+
+/**
  * `credentials`.
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("credentials").pipe(
-  Command.withDescription("Member credentials: update"),
-  Command.withSubcommands([update])
+  Command.withDescription("Member credentials: list the fields, update"),
+  Command.withSubcommands([list, update])
 )

@@ -164,12 +164,71 @@ export const show = Command.make(
 ).pipe(Command.withDescription("Show one member, its next action and its recent runs"))
 
 /**
+ * `members track <user> <member> [--institution <code>]`: starts tracking a member the worker did
+ * not discover (the scheduler then keeps it fresh).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const track = Command.make(
+  "track",
+  {
+    ...ControlClient.connection,
+    user: Args.text({ name: "user" }).pipe(
+      Args.mapEffect(guidArg(Member.UserGuid, "a user guid", "<user>")),
+      Args.withDescription("The member's user guid (USR-…)")
+    ),
+    member,
+    institution: Options.text("institution").pipe(
+      Options.mapEffect(guid(Member.InstitutionCode, "an institution code", "--institution")),
+      Options.withDescription("The member's institution code"),
+      Options.optional
+    )
+  },
+  (options) =>
+    ControlClient.withClient(options, (client) =>
+      client.members.track({
+        payload: {
+          userGuid: options.user,
+          memberGuid: options.member,
+          ...Option.match(options.institution, {
+            onNone: () => ({}),
+            onSome: (institutionCode) => ({ institutionCode })
+          })
+        }
+      }).pipe(Effect.flatMap((view) => Output.print(options, MemberView, view, (m) => membersTable([m])))))
+).pipe(Command.withDescription("Track a member (the worker then keeps it fresh)"))
+
+/**
+ * `members untrack <member>`: stops tracking a member (its history stays).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const untrack = Command.make(
+  "untrack",
+  { ...ControlClient.connection, member },
+  (options) =>
+    ControlClient.withClient(options, (client) =>
+      client.members.untrack({ path: { memberGuid: options.member } }).pipe(
+        Effect.flatMap((result) =>
+          Output.print(
+            options,
+            Schema.Struct({ untracked: Schema.Boolean }),
+            result,
+            (r) => r.untracked ? `${options.member} is no longer tracked.` : `${options.member} was not tracked.`
+          )
+        )
+      ))
+).pipe(Command.withDescription("Stop tracking a member"))
+
+/**
  * `members`.
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("members").pipe(
-  Command.withDescription("Tracked members: list, show"),
-  Command.withSubcommands([list, show])
+  Command.withDescription("Tracked members: list, show, track, untrack"),
+  Command.withSubcommands([list, show, track, untrack])
 )

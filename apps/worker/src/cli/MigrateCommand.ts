@@ -8,7 +8,7 @@
  */
 import { Command } from "@effect/cli"
 import { SqlClient } from "@effect/sql/SqlClient"
-import { Database, Migrations } from "@mx-aggregation/store"
+import type { Database } from "@mx-aggregation/store"
 import { Effect, Schema } from "effect"
 import * as Output from "./Output.js"
 import { failed } from "./WorkerCommand.js"
@@ -52,7 +52,9 @@ const timestamp = (value: unknown): string => {
  * @category effects
  */
 export const migrate = Effect.gen(function*() {
-  const config = yield* Database.config
+  // Loaded on use, like the other commands that need more than the control API's client.
+  const { Database, Migrations } = yield* Effect.promise(() => import("@mx-aggregation/store"))
+  const config: Database.DatabaseConfig = yield* Database.config
   const rows = yield* Effect.flatMap(
     SqlClient,
     (sql) =>

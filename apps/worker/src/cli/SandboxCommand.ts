@@ -6,7 +6,8 @@
  */
 import { Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
-import { Institutions, MxBank, Options as SandboxOptions, Sandbox } from "@mx-aggregation/mx-sandbox"
+import type { MxBank } from "@mx-aggregation/mx-sandbox"
+import * as SandboxOptions from "@mx-aggregation/mx-sandbox/Options"
 import { Console, Effect, Layer, Option, Redacted } from "effect"
 import { failed } from "./WorkerCommand.js"
 
@@ -69,10 +70,10 @@ export const options = {
  * @since 0.1.0
  * @category formatting
  */
-export const passwordTable = (): string => {
+export const passwordTable = (passwords: ReadonlyArray<MxBank.PasswordRow>): string => {
   const rows = [
     ["(any other)", "CONNECTED", "successful aggregation, no MFA"],
-    ...MxBank.passwords.map((row) => [row.password, row.outcome, row.description])
+    ...passwords.map((row) => [row.password, row.outcome, row.description])
   ]
   const width = Math.max(...rows.map(([password]) => password!.length))
   return rows.map(([password, outcome, description]) =>
@@ -87,43 +88,45 @@ export const passwordTable = (): string => {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("sandbox", options, (o) => {
-  const banner = Layer.effectDiscard(Effect.gen(function*() {
-    const server = yield* Sandbox.SandboxServer
-    const sandbox = yield* Sandbox.Sandbox
-    const seeded = o.demo > 0 ? yield* sandbox.seedDemo({ users: o.demo }) : []
-    const { apiKey, clientId } = sandbox.credentials
-    yield* Console.log([
-      `MX sandbox listening on ${server.url}`,
-      "",
-      `Basic auth     client_id: ${clientId}   api_key: ${
-        Option.isSome(o.apiKey) ? "(as given with --api-key)" : Redacted.value(apiKey)
-      }`,
-      `Headers        Accept: application/vnd.mx.api.v1+json   (Accept-Version: v20111101 optional)`,
-      `Time scale     ${o.timeScale} MX second(s) per second`,
-      `Institutions   ${Institutions.all.map((i) => `${i.code} (${i.name})`).join(", ")}`,
-      `MX Bank        username ${MxBank.username}; MFA answer \`${MxBank.correctAnswer}\` succeeds, ` +
-      `\`${MxBank.nextRoundAnswer}\` asks another question`,
-      "",
-      "MX Bank passwords:",
-      passwordTable(),
-      "",
-      `Stats          GET ${server.url}/sandbox/stats`,
-      ...seeded.map((user) => `Demo user      ${user.userGuid}  members ${user.memberGuids.join(", ")}`)
-    ].join("\n"))
-  }))
-  return banner.pipe(
-    Layer.provide(Sandbox.layerServer({
-      port: o.port,
-      host: o.host,
-      timeScale: o.timeScale,
-      seed: Option.getOrUndefined(o.seed),
-      clientId: Option.getOrUndefined(o.clientId),
-      apiKey: Option.getOrUndefined(o.apiKey),
-      background: { enabled: !o.noBackground },
-      webhooks: { url: Option.getOrUndefined(o.webhookUrl) }
-    })),
-    Layer.launch,
-    Effect.mapError(failed("The sandbox stopped"))
-  )
-}).pipe(Command.withDescription("Run the MX sandbox (a simulated MX Platform API) until interrupted"))
+export const command = Command.make("sandbox", options, (o) =>
+  // Loaded on use: the sandbox's modules are not needed by the other commands.
+  Effect.flatMap(Effect.promise(() => import("@mx-aggregation/mx-sandbox")), ({ Institutions, MxBank, Sandbox }) => {
+    const banner = Layer.effectDiscard(Effect.gen(function*() {
+      const server = yield* Sandbox.SandboxServer
+      const sandbox = yield* Sandbox.Sandbox
+      const seeded = o.demo > 0 ? yield* sandbox.seedDemo({ users: o.demo }) : []
+      const { apiKey, clientId } = sandbox.credentials
+      yield* Console.log([
+        `MX sandbox listening on ${server.url}`,
+        "",
+        `Basic auth     client_id: ${clientId}   api_key: ${
+          Option.isSome(o.apiKey) ? "(as given with --api-key)" : Redacted.value(apiKey)
+        }`,
+        `Headers        Accept: application/vnd.mx.api.v1+json   (Accept-Version: v20111101 optional)`,
+        `Time scale     ${o.timeScale} MX second(s) per second`,
+        `Institutions   ${Institutions.all.map((i) => `${i.code} (${i.name})`).join(", ")}`,
+        `MX Bank        username ${MxBank.username}; MFA answer \`${MxBank.correctAnswer}\` succeeds, ` +
+        `\`${MxBank.nextRoundAnswer}\` asks another question`,
+        "",
+        "MX Bank passwords:",
+        passwordTable(MxBank.passwords),
+        "",
+        `Stats          GET ${server.url}/sandbox/stats`,
+        ...seeded.map((user) => `Demo user      ${user.userGuid}  members ${user.memberGuids.join(", ")}`)
+      ].join("\n"))
+    }))
+    return banner.pipe(
+      Layer.provide(Sandbox.layerServer({
+        port: o.port,
+        host: o.host,
+        timeScale: o.timeScale,
+        seed: Option.getOrUndefined(o.seed),
+        clientId: Option.getOrUndefined(o.clientId),
+        apiKey: Option.getOrUndefined(o.apiKey),
+        background: { enabled: !o.noBackground },
+        webhooks: { url: Option.getOrUndefined(o.webhookUrl) }
+      })),
+      Layer.launch,
+      Effect.mapError(failed("The sandbox stopped"))
+    )
+  })).pipe(Command.withDescription("Run the MX sandbox (a simulated MX Platform API) until interrupted"))

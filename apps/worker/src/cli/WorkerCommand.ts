@@ -7,7 +7,6 @@
  */
 import { Command, Options } from "@effect/cli"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
-import { MainLive } from "../Daemon.js"
 import { CliError, describe } from "./CliError.js"
 
 /**
@@ -57,7 +56,9 @@ export const command = Command.make(
     )
   },
   (options) =>
-    Layer.launch(MainLive).pipe(
+    // Loaded on use: the daemon's modules are most of the CLI's start-up time.
+    Effect.promise(() => import("../Daemon.js")).pipe(
+      Effect.flatMap(({ MainLive }) => Layer.launch(MainLive)),
       withOverrides([
         ["WORKER_PORT", Option.map(options.port, String)],
         ["WORKER_HOST", options.host]

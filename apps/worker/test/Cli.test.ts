@@ -1,0 +1,456 @@
+/**
+ * The `mx-aggregation` CLI, run in-process against an embedded worker (engine + control API on a
+ * fresh SQLite database) and a time-scaled sandbox served on 127.0.0.1: every command, its table and
+ * JSON output, secrets never printed, and invalid arguments answered with one line on standard error
+ * and a non-zero exit code (also checked on the real bin in a child process).
+ */
+import { HttpClient, HttpServer } from "@effect/platform"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it, layer } from "@effect/vitest"
+import type { Member } from "@mx-aggregation/domain"
+import { MxClient } from "@mx-aggregation/mx-api"
+import { MxBank, Sandbox } from "@mx-aggregation/mx-sandbox"
+import { TestDatabase } from "@mx-aggregation/store"
+import { ConfigProvider, Console, Duration, Effect, Fiber, Layer, Option, Redacted, Schedule } from "effect"
+import { execFile } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Aggregations from "../src/Aggregations.js"
+import * as Cli from "../src/cli/Cli.js"
+import * as EngineConfig from "../src/EngineConfig.js"
+import * as Worker from "../src/Worker.js"
+
+const token = "cli-test-token-0123456789"
+const timeScale = 100
+
+/** Sandbox + worker (no scheduler: the CLI starts runs) + the CLI's platform services. */
+const Env = Layer.unwrapEffect(Effect.gen(function*() {
+  const { url } = yield* Sandbox.SandboxServer
+  const mx = yield* Sandbox.Sandbox
+  const now = yield* mx.now
+  return Worker.layer({ users: [], api: { token: Redacted.make(token), port: 0, host: "127.0.0.1" }, scheduler: false })
+    .pipe(
+      Layer.provide(MxClient.layer({
+        baseUrl: url,
+        clientId: mx.credentials.clientId,
+        apiKey: mx.credentials.apiKey,
+        requestsPerSecond: 200,
+        maxConcurrency: 20
+      })),
+      Layer.provide(EngineConfig.layer({ timeScale, mxAnchor: now.getTime(), mfaTimeout: Duration.minutes(4) })),
+      Layer.provide(TestDatabase.layer("sqlite"))
+    )
+})).pipe(
+  Layer.provideMerge(Sandbox.layerServer({
+    port: 0,
+    timeScale,
+    seed: "cli",
+    aggregationDuration: "30 seconds",
+    mfaTimeout: "10 minutes",
+    background: { enabled: false }
+  })),
+  Layer.provideMerge(NodeHttpClient.layerUndici),
+  Layer.provideMerge(NodeContext.layer)
+)
+
+interface Result {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Lines written so far by a command, readable while it runs. */
+interface Captured {
+  readonly out: Array<string>
+  readonly err: Array<string>
+}
+
+const capturing = (captured: Captured) =>
+  Effect.map(Console.consoleWith(Effect.succeed), (base): Console.Console => ({
+    ...base,
+    log: (...args) => Effect.sync(() => void captured.out.push(args.map(String).join(" "))),
+    error: (...args) => Effect.sync(() => void captured.err.push(args.map(String).join(" ")))
+  }))
+
+/** The control API's URL. */
+const apiUrl = Effect.map(
+  HttpServer.HttpServer,
+  (server) => `http://127.0.0.1:${(server.address as HttpServer.TcpAddress).port}`
+)
+
+/** Runs `mx-aggregation <args>` with the given environment; `WORKER_URL`/`WORKER_API_TOKEN` point at the test worker. */
+const runIn = (env: Record<string, string>, captured: Captured, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const console = yield* capturing(captured)
+    return yield* Cli.main(["node", "mx-aggregation", ...args]).pipe(
+      Console.withConsole(console),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+  })
+
+const cliWith = (env: Record<string, string>) => (...args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const captured: Captured = { out: [], err: [] }
+    const code = yield* runIn(env, captured, args)
+    return { code, stdout: captured.out.join("\n"), stderr: captured.err.join("\n") } satisfies Result
+  })
+
+/** `mx-aggregation <args>` against the test worker. */
+const cli = (...args: ReadonlyArray<string>) =>
+  Effect.flatMap(apiUrl, (url) => cliWith({ WORKER_URL: url, WORKER_API_TOKEN: token })(...args))
+
+const ok = (result: Result, label: string) => {
+  assert.strictEqual(result.code, 0, `${label}: ${result.stderr}`)
+  assert.strictEqual(result.stderr, "", label)
+  return result.stdout
+}
+
+const json = (result: Result, label: string): any => JSON.parse(ok(result, label))
+
+/** A failure: the exit code, and exactly one line on standard error, nothing on standard output. */
+const failsWith = (result: Result, code: number, text: string, label: string) => {
+  assert.strictEqual(result.code, code, `${label}: ${result.stderr}`)
+  assert.strictEqual(result.stdout, "", label)
+  const lines = result.stderr.split("\n").filter((line) => line.trim() !== "")
+  assert.strictEqual(lines.length, 1, `${label}: ${result.stderr}`)
+  assert.match(lines[0]!, /^mx-aggregation: \S/, label)
+  assert.include(lines[0]!, text, label)
+}
+
+/** Retries `check` every 50 ms until it yields a value, for at most 30 s. */
+const eventually = <A, E, R>(label: string, check: Effect.Effect<Option.Option<A>, E, R>) =>
+  check.pipe(
+    Effect.flatMap(Option.match({ onNone: () => Effect.fail("pending" as const), onSome: Effect.succeed })),
+    Effect.retry({ schedule: Schedule.spaced("50 millis"), while: (e) => e === "pending" }),
+    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting for ${label}`) })
+  )
+
+/** Waits, through `members show --json`, until the member's run has ended; returns the member. */
+const settled = (memberGuid: string) =>
+  eventually(
+    `${memberGuid} to settle`,
+    Effect.map(cli("members", "show", memberGuid, "--json"), (result) => {
+      const detail = json(result, "members show")
+      return detail.member.activeRunId === null && detail.runs.length > 0 && detail.runs[0].endedAt !== null
+        ? Option.some(detail)
+        : Option.none()
+    })
+  )
+
+/** A new MX Bank member of a new user, tracked by the worker, not aggregated yet. */
+const newMember = (password: string) =>
+  Effect.gen(function*() {
+    const mx = yield* Sandbox.Sandbox
+    const aggregations = yield* Aggregations.Aggregations
+    const user = yield* mx.createUser()
+    const member = yield* mx.createMember(user.guid, {
+      institutionCode: "mxbank",
+      username: MxBank.username,
+      password,
+      skipAggregation: true
+    })
+    yield* aggregations.discover(user.guid as Member.UserGuid)
+    return { userGuid: user.guid, memberGuid: member.guid }
+  })
+
+const freePort = Effect.async<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as { port: number }).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+describe("mx-aggregation CLI", () => {
+  layer(Env, { excludeTestServices: true })((it) => {
+    it.effect("members list/show, aggregate <member>, present <user>, aggregate --user", () =>
+      Effect.gen(function*() {
+        const a = yield* newMember("password")
+        const b = yield* newMember("password")
+
+        const table = ok(yield* cli("members", "list"), "members list")
+        assert.match(table, /^MEMBER\s+USER\s+INSTITUTION\s+STATUS/)
+        assert.include(table, a.memberGuid)
+        assert.include(table, b.memberGuid)
+        const mine = json(yield* cli("members", "list", "--user", a.userGuid, "--json"), "members list --user")
+        assert.deepStrictEqual(mine.map((m: any) => m.memberGuid), [a.memberGuid])
+
+        const started = json(yield* cli("aggregate", a.memberGuid, "--json"), "aggregate")
+        assert.strictEqual(started.length, 1)
+        assert.strictEqual(started[0].memberGuid, a.memberGuid)
+        assert.isTrue(started[0].started)
+        const detail = yield* settled(a.memberGuid)
+        assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
+        assert.strictEqual(detail.runs[0].runId, started[0].runId)
+
+        const shown = ok(yield* cli("members", "show", a.memberGuid), "members show")
+        assert.include(shown, "Connection status: CONNECTED")
+        assert.include(shown, started[0].runId)
+        const connected = json(yield* cli("members", "list", "--status-class", "Connected", "--json"), "by class")
+        assert.include(connected.map((m: any) => m.memberGuid), a.memberGuid)
+        assert.notInclude(connected.map((m: any) => m.memberGuid), b.memberGuid)
+
+        // The user comes back: the member that was never aggregated needs it.
+        const present = ok(yield* cli("present", b.userGuid), "present")
+        assert.match(present, /^MEMBER\s+RUN\s+STARTED/)
+        assert.include(present, b.memberGuid)
+        yield* settled(b.memberGuid)
+
+        const user = json(yield* cli("aggregate", "--user", a.userGuid, "--json"), "aggregate --user")
+        assert.deepStrictEqual(user.map((t: any) => t.memberGuid), [a.memberGuid])
+        yield* settled(a.memberGuid)
+      }))
+
+    it.effect("challenges list and answer: the member resumes, and the answer is never printed", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("challenge")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        const pending = yield* eventually(
+          "a pending challenge",
+          Effect.map(
+            cli("challenges", "list", "--json"),
+            (result) =>
+              Option.fromNullable(json(result, "challenges list").find((p: any) => p.memberGuid === memberGuid))
+          )
+        )
+        const challenge = pending.challenges[0]
+        const listed = ok(yield* cli("challenges", "list", "--member", memberGuid), "challenges list --member")
+        assert.include(listed, memberGuid)
+        assert.include(listed, challenge.guid)
+        assert.include(listed, "challenges answer")
+
+        // Answers that do not fit are refused by the worker with the problem, not the value.
+        const wrong = yield* cli("challenges", "answer", memberGuid, "--answer", `CRD-unknown=s3cr3t-value`)
+        failsWith(wrong, 1, "CRD-unknown", "unknown challenge")
+        assert.notInclude(wrong.stderr, "s3cr3t-value")
+
+        const answered = yield* cli(
+          "challenges",
+          "answer",
+          memberGuid,
+          "--answer",
+          `${challenge.guid}=${MxBank.correctAnswer}`
+        )
+        const out = ok(answered, "challenges answer")
+        assert.include(out, `Sent 1 answer(s) for ${memberGuid}`)
+        assert.notInclude(out, `=${MxBank.correctAnswer}`)
+        assert.notInclude(out, ` ${MxBank.correctAnswer}`)
+        const detail = yield* settled(memberGuid)
+        assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
+
+        const none = yield* cli(
+          "challenges",
+          "answer",
+          memberGuid,
+          "--answer",
+          `${challenge.guid}=${MxBank.correctAnswer}`
+        )
+        failsWith(none, 1, "", "answers for a member that is not waiting")
+        assert.notInclude(none.stderr, `=${MxBank.correctAnswer}`)
+      }))
+
+    it.effect("credentials list and update: a DENIED member is updated in place and reaches CONNECTED", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("UNAUTHORIZED")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        const denied = yield* settled(memberGuid)
+        assert.strictEqual(denied.member.connectionStatus, "DENIED")
+
+        const fields = json(yield* cli("credentials", "list", memberGuid, "--json"), "credentials list")
+        const byName = (name: string) => {
+          const field = fields.find((f: any) => f.field_name === name)
+          assert.isDefined(field, `the member's ${name} field`)
+          return field.guid as string
+        }
+        const table = ok(yield* cli("credentials", "list", memberGuid), "credentials list")
+        assert.match(table, /^GUID\s+FIELD/)
+        assert.include(table, byName("PASSWORD"))
+
+        const secret = "n3w-passw0rd-value"
+        const mx = yield* Sandbox.Sandbox
+        yield* mx.resetStats
+        const updated = yield* cli(
+          "credentials",
+          "update",
+          memberGuid,
+          "--credential",
+          `${byName("LOGIN")}=${MxBank.username}`,
+          "--credential",
+          `${byName("PASSWORD")}=${secret}`
+        )
+        const out = ok(updated, "credentials update")
+        assert.include(out, `Credentials of ${memberGuid} updated.`)
+        assert.notInclude(out, secret)
+        const detail = yield* eventually(
+          "CONNECTED after the update",
+          Effect.map(cli("members", "show", memberGuid, "--json"), (result) => {
+            const d = json(result, "members show")
+            return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
+              ? Option.some(d)
+              : Option.none()
+          })
+        )
+        assert.strictEqual(detail.member.statusClass, "Connected")
+        const stats = yield* mx.stats
+        assert.strictEqual(stats.deletes.members, 0)
+        assert.strictEqual(stats.aggregatesAfterAutomatic, 0)
+      }))
+
+    it.effect("control-API failures are one line with exit code 1: unknown member, wrong token, no worker", () =>
+      Effect.gen(function*() {
+        failsWith(yield* cli("members", "show", "MBR-nope"), 1, "MBR-nope", "unknown member")
+        failsWith(yield* cli("aggregate", "MBR-nope"), 1, "MBR-nope", "aggregate unknown member")
+        const url = yield* apiUrl
+        const wrong = yield* cliWith({ WORKER_URL: url, WORKER_API_TOKEN: "not-the-token" })("members", "list")
+        failsWith(wrong, 1, "refused the token", "wrong token")
+        assert.notInclude(wrong.stderr, "not-the-token")
+        const port = yield* freePort
+        const down = yield* cliWith({ WORKER_API_TOKEN: token })(
+          "members",
+          "list",
+          "--url",
+          `http://127.0.0.1:${port}`
+        )
+        failsWith(down, 1, "Cannot reach the worker", "no worker")
+        failsWith(yield* cliWith({ WORKER_URL: url })("members", "list"), 2, "WORKER_API_TOKEN", "no token")
+      }))
+
+    it.effect("invalid arguments: one line on standard error, exit code 2, secrets masked", () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["--bogus"], "Invalid subcommand"],
+          [["frobnicate"], "Invalid subcommand"],
+          [["members", "show"], "Missing argument <member>"],
+          [["members", "show", " "], "expected a member guid"],
+          [["members", "list", "--status-class", "Fine"], "Expected one of the following cases"],
+          [["members", "list", "--user", ""], "expected a user guid"],
+          [["members", "list", "--url", "ftp://example"], "--url"],
+          [["members", "list", "--url", "not a url"], "--url"],
+          [["members", "list", "extra"], "extra"],
+          [["aggregate"], "either a member guid or --user"],
+          [["aggregate", "MBR-1", "--user", "USR-1"], "either a member guid or --user"],
+          [["present"], "Missing argument <user>"],
+          [["challenges", "answer", "MBR-1"], "--answer"],
+          [["challenges", "answer", "MBR-1", "--answer", "no-equals-sign"], "expected <guid>=<value>"],
+          [["challenges", "answer", "MBR-1", "--answer", "CRD-1="], "empty"],
+          [["challenges", "answer", "MBR-1", "--answer", "CRD-1=a", "--answer", "CRD-1=b"], "given twice"],
+          [["credentials", "update", "MBR-1", "--credential", "=x"], "expected <guid>=<value>"],
+          [["credentials", "update", "MBR-1", "--credential", "CRD-1=x", "--purpose", "fun"], "Expected one of"],
+          [["sandbox", "--port", "70000"], "--port"],
+          [["sandbox", "--time-scale", "0"], "--time-scale"],
+          [["sandbox", "--demo", "many"], "many"],
+          [["worker", "--port", "eighty"], "eighty"]
+        ]
+        for (const [args, text] of cases) {
+          failsWith(yield* cli(...args), 2, text, args.join(" "))
+        }
+        // A secret given without its guid= is not echoed by the parser's message.
+        const leaked = yield* cli("challenges", "answer", "MBR-1", "--answer", "CRD-1", "hunter2-secret")
+        failsWith(leaked, 2, "", "answer without guid=")
+        assert.notInclude(leaked.stderr, "hunter2-secret")
+        const inline = yield* cli("members", "list", "--token=t0ken-value", "stray")
+        assert.notInclude(inline.stderr, "t0ken-value")
+        // Help is not an error.
+        const help = yield* cli("members", "list", "--help")
+        assert.strictEqual(help.code, 0)
+        assert.include(help.stdout, "--status-class")
+      }))
+
+    it.scoped("migrate brings a new SQLite file to the latest schema and says so; again, nothing changes", () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "mx-cli-migrate-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const migrate = cliWith({ SQLITE_FILE: join(dir, "store.db") })
+        const first = json(yield* migrate("migrate", "--json"), "migrate")
+        assert.include(first.database, join(dir, "store.db"))
+        assert.isAbove(first.migrations.length, 0)
+        assert.strictEqual(first.migrations.at(-1).id, first.latest)
+        const second = ok(yield* migrate("migrate"), "migrate again")
+        assert.include(second, `schema at migration ${first.latest} (latest ${first.latest}), up to date`)
+        for (const m of first.migrations) assert.include(second, m.name)
+        const bad = yield* cliWith({ DATABASE_URL: "mysql://nope" })("migrate")
+        failsWith(bad, 1, "DATABASE_URL", "unsupported database URL")
+      }))
+
+    it.scoped("sandbox serves MX until interrupted and prints its URL and credentials", () =>
+      Effect.gen(function*() {
+        const captured: Captured = { out: [], err: [] }
+        const fiber = yield* Effect.fork(runIn({}, captured, ["sandbox", "--port", "0", "--demo", "1", "--seed", "x"]))
+        const banner = yield* eventually(
+          "the sandbox banner",
+          Effect.sync(() => Option.fromNullable(captured.out.find((line) => line.includes("MX sandbox listening on"))))
+        )
+        const url = /listening on (http:\/\/\S+)/.exec(banner)![1]!
+        assert.include(banner, "Demo user")
+        assert.include(banner, "client_id: sandbox-client-id")
+        const client = yield* HttpClient.HttpClient
+        const stats = yield* client.get(`${url}/sandbox/stats`)
+        assert.strictEqual(stats.status, 200)
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(captured.err, [])
+      }))
+
+    it.scoped("worker runs the daemon (embedded demo) until interrupted; the CLI talks to it", () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "mx-cli-worker-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const port = yield* freePort
+        const env = { SQLITE_FILE: join(dir, "worker.db"), WORKER_API_TOKEN: token, WORKER_DEMO_MEMBERS: "2" }
+        const captured: Captured = { out: [], err: [] }
+        const fiber = yield* Effect.fork(runIn(env, captured, ["worker", "--port", String(port)]))
+        const url = `http://127.0.0.1:${port}`
+        const members = yield* eventually(
+          "the daemon's control API",
+          Effect.map(
+            cliWith(env)("members", "list", "--url", url, "--json"),
+            // Up once the demo's members are discovered.
+            (result) =>
+              result.code === 0 && JSON.parse(result.stdout).length > 0
+                ? Option.some(JSON.parse(result.stdout))
+                : Option.none()
+          )
+        )
+        assert.isTrue(members.every((m: any) => m.memberGuid.startsWith("MBR-")))
+        assert.isTrue(captured.out.some((line) => line.includes(`control API:  ${url}`)))
+        yield* Fiber.interrupt(fiber)
+        const gone = yield* cliWith(env)("members", "list", "--url", url)
+        failsWith(gone, 1, "Cannot reach the worker", "after the worker stopped")
+      }))
+  })
+})
+
+const root = fileURLToPath(new URL("../../..", import.meta.url))
+
+const bin = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.async<Result>((resume) => {
+    execFile(
+      join(root, "node_modules/.bin/tsx"),
+      ["apps/worker/src/bin.ts", ...args],
+      { cwd: root, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({
+          code: error === null ? 0 : typeof error.code === "number" ? error.code : -1,
+          stdout: stdout.trim(),
+          stderr
+        }))
+    )
+  })
+
+describe("the mx-aggregation bin", () => {
+  it.live(
+    "invalid arguments: one line on standard error and exit code 2; a failed command exits 1",
+    () =>
+      Effect.gen(function*() {
+        const [bogus, down] = yield* Effect.all([
+          bin(["--bogus"]),
+          bin(["members", "list", "--url", "http://127.0.0.1:9"], { WORKER_API_TOKEN: "t" })
+        ], { concurrency: "unbounded" })
+        failsWith(bogus, 2, "Invalid subcommand", "--bogus")
+        failsWith(down, 1, "Cannot reach the worker at http://127.0.0.1:9", "no worker")
+      }),
+    60_000
+  )
+})
