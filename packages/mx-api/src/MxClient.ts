@@ -470,6 +470,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const schedule = options.retrySchedule ?? retrySchedule
     const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
     const defaultPerPage = clampRecordsPerPage(options.recordsPerPage ?? maxRecordsPerPage)
+    // The client's own timing (rate window, timeouts, retry delays) stays on the clock it was built
+    // with, even when a caller runs it on another (the worker's MX clock when time is scaled).
+    const clock = yield* Effect.clock
     const limited = yield* RequestLimiter.make({
       limit: options.requestsPerSecond ?? defaultRequestsPerSecond,
       window: Duration.seconds(1),
@@ -585,6 +588,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             : Effect.void
         ),
         Effect.retry({ schedule, while: retryable }),
+        Effect.withClock(clock),
         Effect.withSpan(`MxClient.${operation}`, {
           kind: "client",
           attributes: { "mx.operation": operation, ...attributes }
