@@ -13,7 +13,7 @@ import { HttpClient, type HttpClientRequest } from "@effect/platform"
 import type { AggregationPolicy } from "@mx-aggregation/domain"
 import { ConnectionStatus } from "@mx-aggregation/domain"
 import { AggregationRuns, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
-import { Clock, Effect, Layer, Metric, MetricBoundaries, Option, type Tracer } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Metric, MetricBoundaries, Option, type Tracer } from "effect"
 
 // Aggregation runs
 
@@ -104,7 +104,8 @@ export const pollsPerRound = Metric.histogram(
 
 /**
  * HTTP requests to MX, every attempt counted, by `operation` (MX's operationId, `unknown` for other
- * paths) and `status` (the HTTP status, or `error` when no answer came).
+ * paths) and `status`: the HTTP status, `error` when no answer came (connection refused or reset),
+ * `interrupted` when the caller stopped waiting (the client's request timeout, or shutdown).
  *
  * @since 0.1.0
  * @category metrics
@@ -352,7 +353,7 @@ const countAttempt = (operation: string) =>
     return attempts > 1 ? Metric.increment(Metric.tagged(mxRetries, "operation", operation)) : Effect.void
   })
 
-const recordAnswer = (operation: string, status: number | "error", startedAt: number) => {
+const recordAnswer = (operation: string, status: number | "error" | "interrupted", startedAt: number) => {
   const requests = Metric.tagged(Metric.tagged(mxRequests, "operation", operation), "status", String(status))
   return Effect.all([
     Metric.increment(requests),
@@ -378,10 +379,15 @@ export const instrumentHttpClient = <E, R>(
       const startedAt = performance.now()
       return countAttempt(operation).pipe(
         Effect.zipRight(response),
-        Effect.tapBoth({
-          onFailure: () => recordAnswer(operation, "error", startedAt),
-          onSuccess: (answer) => recordAnswer(operation, answer.status, startedAt)
-        })
+        Effect.onExit((exit) =>
+          Exit.match(exit, {
+            onSuccess: (answer) => recordAnswer(operation, answer.status, startedAt),
+            // Interrupted: the caller stopped waiting (the client's request timeout, or shutdown);
+            // the request may well have reached MX, so it counts.
+            onFailure: (cause) =>
+              recordAnswer(operation, Cause.isInterruptedOnly(cause) ? "interrupted" : "error", startedAt)
+          })
+        )
       )
     })
   })

@@ -158,6 +158,35 @@ describe("MX calls through the instrumented HttpClient", () => {
     }).pipe(Effect.provide(Observability.layer()), Effect.provide(NodeHttpClient.layerUndici)))
 })
 
+describe("MX calls the client stops waiting for", () => {
+  it.live("count as status `interrupted` and are retried", () =>
+    Effect.gen(function*() {
+      const silent = HttpClient.make(() => Effect.never)
+      const before = yield* Effect.all([
+        value("mx_api_requests_total", { operation: "readMemberStatus", status: "interrupted" }),
+        value("mx_api_retries_total", { operation: "readMemberStatus" })
+      ])
+      const mx = yield* MxClient.MxClient.pipe(
+        Effect.provide(
+          MxClient.layer({
+            baseUrl: "http://mx.test",
+            clientId: "client",
+            apiKey,
+            requestTimeout: "20 millis",
+            retrySchedule: Schedule.recurs(2)
+          }).pipe(Layer.provide(Metrics.layerMxHttpClient), Layer.provide(over(silent)))
+        )
+      )
+      const exit = yield* Effect.exit(mx.readMemberStatus(ref))
+      assert.isTrue(exit._tag === "Failure")
+      const after = yield* Effect.all([
+        value("mx_api_requests_total", { operation: "readMemberStatus", status: "interrupted" }),
+        value("mx_api_retries_total", { operation: "readMemberStatus" })
+      ])
+      assert.deepStrictEqual([after[0] - before[0], after[1] - before[1]], [3, 2])
+    }).pipe(Effect.provide(Observability.layer())))
+})
+
 describe("recording helpers", () => {
   it.effect("runs, MFA waits and polls appear with their types and labels", () =>
     Effect.gen(function*() {
