@@ -414,7 +414,7 @@ describe("mx-aggregation CLI", () => {
           )
         )
         assert.isTrue(members.every((m: any) => m.memberGuid.startsWith("MBR-")))
-        assert.isTrue(captured.out.some((line) => line.includes(`control API:  ${url}`)))
+        assert.isTrue(captured.out.some((line) => line.includes(url)), "the daemon prints its control API's URL")
         yield* Fiber.interrupt(fiber)
         const gone = yield* cliWith(env)("members", "list", "--url", url)
         failsWith(gone, 1, "Cannot reach the worker", "after the worker stopped")
