@@ -24,6 +24,12 @@ export interface Flags {
   readonly rateLimit: number
   /** Requests in flight at once (the MxClient's `maxConcurrency`). */
   readonly concurrency: number
+  /**
+   * The MxClient's per-attempt timeout, MX seconds. The client runs on the MX clock inside the
+   * worker's activities, so its default 30 s would be 30 s / time scale of real time; CPU time does not
+   * scale, so the default here is 30 real seconds (30 x time scale).
+   */
+  readonly requestTimeoutSeconds: number
   /** Share of members whose MX Bank password is `challenge` (one TEXT MFA round, answered `correct`). */
   readonly mfaShare: number
   /** MX seconds per real second, for the sandbox and the worker alike. */
@@ -34,6 +40,8 @@ export interface Flags {
   readonly maxRuns: number
   /** Give up on a phase after this many real seconds and report what is stuck. */
   readonly timeoutSeconds: number
+  /** The sandbox sends MX's webhooks to the worker's `/webhooks/mx` (wake-ups of polling runs). */
+  readonly webhooks: boolean
   /** Run the naive baseline too. */
   readonly naive: boolean
   /** Run the worker phase. */
@@ -59,8 +67,9 @@ export class FlagError extends Error {
  * @category constants
  */
 export const usage = `usage: tsx bench/throughput.ts [--members 1000] [--members-per-user 10] [--latency 200]
-       [--aggregation-seconds 30] [--rate-limit 20] [--concurrency 10] [--mfa-share 0.1] [--time-scale 60]
-       [--seed 1] [--max-runs N] [--timeout 600] [--no-naive | --naive-only] [--json]
+       [--aggregation-seconds 30] [--rate-limit 20] [--concurrency 10] [--request-timeout S]
+       [--mfa-share 0.1] [--time-scale 10]
+       [--seed 1] [--max-runs N] [--timeout 600] [--webhooks] [--no-naive | --naive-only] [--json]
 
   --members N              members driven to completion (default 1000)
   --members-per-user K     members per MX user (default 10)
@@ -68,11 +77,13 @@ export const usage = `usage: tsx bench/throughput.ts [--members 1000] [--members
   --aggregation-seconds S  how long MX takes to aggregate a member, MX seconds (default 30)
   --rate-limit RPS         client rate limit, requests per MX second (default 20)
   --concurrency C          client requests in flight at once (default 10)
+  --request-timeout S      client per-attempt timeout, MX seconds (default 30 x time scale: 30 real seconds)
   --mfa-share X            share 0..1 of members with a TEXT MFA challenge (default 0.1)
-  --time-scale T           MX seconds per real second (default 60)
+  --time-scale T           MX seconds per real second (default 10)
   --seed S                 sandbox seed (default 1)
   --max-runs R             worker maxConcurrentRuns (default: the member count)
   --timeout SECONDS        give up on a phase after this many real seconds (default 600)
+  --webhooks               the sandbox sends MX webhooks to the worker (polls woken early)
   --no-naive               skip the naive baseline; --naive-only skips the worker
   --json                   also print the results as one JSON line`
 
@@ -83,6 +94,7 @@ const valued = [
   "aggregation-seconds",
   "rate-limit",
   "concurrency",
+  "request-timeout",
   "mfa-share",
   "time-scale",
   "seed",
@@ -90,7 +102,7 @@ const valued = [
   "timeout"
 ] as const
 
-const booleans = ["no-naive", "naive-only", "json", "help"] as const
+const booleans = ["webhooks", "no-naive", "naive-only", "json", "help"] as const
 
 const number = (
   raw: Map<string, string>,
@@ -145,6 +157,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
     throw new FlagError("--no-naive and --naive-only exclude each other")
   }
   const members = number(raw, "members", 1000, { integer: true, min: 1, max: 100_000 })
+  const timeScale = number(raw, "time-scale", 10, { min: 1, max: 10_000 })
   const seed = raw.get("seed") ?? "1"
   if (seed.trim() === "") throw new FlagError("--seed must not be empty")
   return {
@@ -154,11 +167,17 @@ export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
     aggregationSeconds: number(raw, "aggregation-seconds", 30, { min: 0, max: 86_400, exclusiveMin: true }),
     rateLimit: number(raw, "rate-limit", 20, { min: 0, max: 100_000, exclusiveMin: true }),
     concurrency: number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
+    requestTimeoutSeconds: number(raw, "request-timeout", 30 * timeScale, {
+      min: 0,
+      max: 10_000_000,
+      exclusiveMin: true
+    }),
     mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
-    timeScale: number(raw, "time-scale", 60, { min: 1, max: 10_000 }),
+    timeScale,
     seed,
     maxRuns: number(raw, "max-runs", members, { integer: true, min: 1, max: 100_000 }),
     timeoutSeconds: number(raw, "timeout", 600, { min: 0, max: 86_400, exclusiveMin: true }),
+    webhooks: raw.has("webhooks"),
     naive: !raw.has("no-naive"),
     worker: !raw.has("naive-only"),
     json: raw.has("json")

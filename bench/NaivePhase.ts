@@ -11,6 +11,7 @@ import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { MxTime } from "@mx-aggregation/worker"
 import { Clock, Duration, Effect, Redacted, Ref, Stream } from "effect"
+import { loadavg } from "node:os"
 import type { Flags } from "./Flags.js"
 import * as Phase from "./Phase.js"
 import * as SandboxProcess from "./SandboxProcess.js"
@@ -83,7 +84,8 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       clientId: sandbox.clientId,
       apiKey: Redacted.make(sandbox.apiKey),
       requestsPerSecond: flags.rateLimit,
-      maxConcurrency: flags.concurrency
+      maxConcurrency: flags.concurrency,
+      requestTimeout: Duration.seconds(flags.requestTimeoutSeconds)
     })
     const answered = yield* Ref.make(0)
     const refs = sandbox.users.flatMap((u) =>
@@ -120,6 +122,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       sandboxCpuMs: sandboxStart && sandboxEnd ? sandboxEnd.cpuMs - sandboxStart.cpuMs : null,
       peakRssBytes: rss.peak(),
       eventLoopDelay: loop.read(),
+      loadAverage: loadavg()[0]!,
       mfaAnswered: yield* Ref.get(answered),
       timedOut: ended._tag === "None",
       stuck: ended._tag === "None" ? [`the naive loops did not finish within ${flags.timeoutSeconds} s`] : [],

@@ -42,6 +42,8 @@ export interface Result {
   readonly stuck: ReadonlyArray<string>
   /** Warnings and errors logged during the phase, by message. */
   readonly warnings: ReadonlyArray<readonly [string, number]>
+  /** The machine's 1-minute load average at the end of the phase (other processes count too). */
+  readonly loadAverage: number
   /** Extra lines of facts worth printing (data pulled, outbox events...). */
   readonly notes: ReadonlyArray<string>
 }

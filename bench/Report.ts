@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { cpus } from "node:os"
 import type { Flags } from "./Flags.js"
 import type * as Phase from "./Phase.js"
 import * as Population from "./Population.js"
@@ -47,8 +48,8 @@ export const settings = (flags: Flags): string => {
   const mfa = users.reduce((n, u) => n + u.passwords.filter((p) => p === Population.mfaPassword).length, 0)
   return `${int(flags.members)} members over ${int(users.length)} users (${int(mfa)} with MFA), ` +
     `aggregation ${flags.aggregationSeconds} s, latency ${flags.latencyMs} ms, rate limit ${flags.rateLimit}/s, ` +
-    `${flags.concurrency} in flight, max runs ${flags.maxRuns}, time scale ${flags.timeScale}, seed ${flags.seed} ` +
-    `(durations and rates in MX time)`
+    `${flags.concurrency} in flight, request timeout ${flags.requestTimeoutSeconds} s, max runs ${flags.maxRuns}, time scale ${flags.timeScale}, seed ${flags.seed} ` +
+    `${flags.webhooks ? ", webhooks to the worker" : ""} (durations and rates in MX time)`
 }
 
 /**
@@ -99,6 +100,7 @@ export const render = (flags: Flags, results: ReadonlyArray<Phase.Result>): stri
       (r) => r.sandboxCpuMs === null ? "-" : fixed(r.sandboxCpuMs / r.members)
     ),
     row("peak RSS, this process", (r) => mb(r.peakRssBytes)),
+    row(`machine load average, 1 min (${cpus().length} CPUs)`, (r) => fixed(r.loadAverage, 1)),
     row(
       "event-loop delay p99 / max (real ms)",
       (r) => `${fixed(r.eventLoopDelay.p99Ms, 0)} / ${fixed(r.eventLoopDelay.maxMs, 0)}`

@@ -76,6 +76,8 @@ export interface Handle extends Ready {
   readonly pid: number
   readonly stats: () => Promise<Stats>
   readonly usage: () => Usage | null
+  /** Starts webhook delivery (MX's CONNECTION_STATUS and member_data_updated) to `url`. */
+  readonly setWebhookUrl: (url: string) => void
   readonly stop: () => Promise<void>
 }
 
@@ -143,6 +145,9 @@ export const start = (settings: Settings, options: { readonly readyTimeoutMs?: n
           return (await response.json()) as Stats
         },
         usage: () => usageOf(pid),
+        setWebhookUrl: (url) => {
+          child.stdin!.write(`webhook ${url}\n`)
+        },
         stop: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null || child.signalCode !== null) return done()

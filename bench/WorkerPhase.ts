@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Member } from "@mx-aggregation/domain"
@@ -20,9 +21,10 @@ import {
   TrackedMembers
 } from "@mx-aggregation/store"
 import { Aggregations, EngineConfig, MxTime, Worker } from "@mx-aggregation/worker"
-import { Clock, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { loadavg } from "node:os"
 import { join } from "node:path"
 import type { Flags } from "./Flags.js"
 import * as Phase from "./Phase.js"
@@ -39,28 +41,41 @@ const settings = (flags: Flags): SandboxProcess.Settings => ({
   skipAggregation: true
 })
 
-/** Answers every open challenge with `correct`, as soon as it is stored, on MX time. */
-const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<number>) =>
+/**
+ * Answers every open challenge with `correct`, as soon as it is stored, on MX time. A failed answer
+ * (the resume call timed out, say) is tried again on the next pass, as a user would; `MemberNotWaiting`
+ * (the run gave up waiting) is final.
+ */
+const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<number>, failed: Ref.Ref<number>) =>
   Effect.gen(function*() {
     const pending = yield* PendingChallenges.PendingChallenges
     const aggregations = yield* Aggregations.Aggregations
     const done = new Set<number>()
+    const attempts = new Map<number, number>()
     return yield* Effect.gen(function*() {
       const open = (yield* pending.listPending()).filter((p) => !done.has(p.id))
       yield* Effect.forEach(open, (p) => {
-        done.add(p.id)
         const answers = p.challenges.map((c) =>
           Member.CredentialValue.make({ guid: Member.CredentialGuid.make(c.guid), value: Redacted.make("correct") })
         )
         return aggregations.answerChallenges(p.memberGuid, answers).pipe(
           MxTime.within(clock),
+          Effect.zipRight(Effect.sync(() => done.add(p.id))),
           Effect.zipRight(Ref.update(answered, (n) => n + 1)),
-          Effect.catchAll((error) => Effect.logWarning(`answering MFA failed: ${error._tag}`))
+          Effect.catchAll((error) => {
+            const tries = (attempts.get(p.id) ?? 0) + 1
+            attempts.set(p.id, tries)
+            if (error._tag === "MemberNotWaiting" || tries >= 5) done.add(p.id)
+            const detail = error._tag === "MxApiError" ? `${error.reason} in ${error.operation}` : error._tag
+            return Ref.update(failed, (n) => n + 1).pipe(
+              Effect.zipRight(Effect.logWarning(`answering MFA failed: ${detail}`))
+            )
+          })
         )
       }, { concurrency: 16, discard: true })
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("MFA answerer pass failed", cause)),
-      // 20 ms real is 1.2 s MX at time scale 60: a user answering at once.
+      // 20 ms real is 0.2 s MX at time scale 10: a user answering at once.
       Effect.repeat(Schedule.spaced("20 millis"))
     )
   })
@@ -151,7 +166,8 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         clientId: sandbox.clientId,
         apiKey: Redacted.make(sandbox.apiKey),
         requestsPerSecond: flags.rateLimit,
-        maxConcurrency: flags.concurrency
+        maxConcurrency: flags.concurrency,
+        requestTimeout: Duration.seconds(flags.requestTimeoutSeconds)
       })),
       Layer.provide(EngineConfig.layer({ timeScale: flags.timeScale, mxClock, maxConcurrentRuns: flags.maxRuns })),
       Layer.provideMerge(Database.layerSqlite({ filename: join(dir, "worker.sqlite") }))
@@ -166,9 +182,14 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
 
     const measured = yield* Effect.scoped(Effect.gen(function*() {
       const context = yield* Layer.build(worker)
+      if (flags.webhooks) {
+        const { address } = Context.get(context, HttpServer.HttpServer)
+        if (address._tag === "TcpAddress") sandbox.setWebhookUrl(`http://127.0.0.1:${address.port}/webhooks/mx`)
+      }
       return yield* Effect.gen(function*() {
         const answered = yield* Ref.make(0)
-        yield* Effect.forkScoped(answerer(mxClock, answered))
+        const answerFailures = yield* Ref.make(0)
+        yield* Effect.forkScoped(answerer(mxClock, answered, answerFailures))
         let last: Progress = { done: 0, tracked: 0 }
         let lastPrinted = 0
         const deadline = realStart + flags.timeoutSeconds * 1000
@@ -222,6 +243,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
           events,
           done: last.done,
           answered: yield* Ref.get(answered),
+          answerFailures: yield* Ref.get(answerFailures),
           mxNow: yield* Clock.currentTimeMillis.pipe(MxTime.within(mxClock))
         }
       }).pipe(Effect.provide(context))
@@ -239,6 +261,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       sandboxCpuMs: sandboxStart && measured.sandboxEnd ? measured.sandboxEnd.cpuMs - sandboxStart.cpuMs : null,
       peakRssBytes: rss.peak(),
       eventLoopDelay: loop.read(),
+      loadAverage: loadavg()[0]!,
       mfaAnswered: measured.answered,
       timedOut: measured.timedOut,
       stuck: measured.stuck,
@@ -246,7 +269,8 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       notes: [
         `data pulled after the last aggregation: ${measured.pulled}/${flags.members} members ` +
         `(${measured.totals.accounts} accounts, ${measured.totals.transactions} transactions stored)`,
-        ...(measured.events >= 0 ? [`outbox events written: ${measured.events}`] : [])
+        ...(measured.events >= 0 ? [`outbox events written: ${measured.events}`] : []),
+        ...(measured.answerFailures > 0 ? [`MFA answers that failed and were retried: ${measured.answerFailures}`] : [])
       ]
     }
     return result

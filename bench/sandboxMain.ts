@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Population from "./Population.js"
@@ -17,7 +17,6 @@ const settings = JSON.parse(process.argv[2] ?? "{}") as SandboxProcess.Settings
 // The parent going away (normally or not) ends the sandbox.
 process.stdin.on("end", () => process.exit(0))
 process.stdin.on("error", () => process.exit(0))
-process.stdin.resume()
 
 const Ready = Layer.effectDiscard(
   Effect.gen(function*() {
@@ -57,6 +56,7 @@ Ready.pipe(
     background: { enabled: false },
     faults: settings.latencyRealMs > 0 ? { latency: Duration.millis(settings.latencyRealMs) } : {}
   })),
+  Layer.provide(NodeHttpClient.layerUndici),
   Layer.launch,
   Logger.withMinimumLogLevel(LogLevel.Warning),
   NodeRuntime.runMain
