@@ -4,10 +4,11 @@
  * MX rule was broken: no delete, no aggregate right after a credential update that started one, no
  * resume outside CHALLENGED, no two polls of a member closer than 3 s of MX time.
  */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
-import { AccountsAndTransactions, TrackedMembers } from "@mx-aggregation/store"
+import { AccountsAndTransactions, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
 import { Effect, Option, Redacted } from "effect"
 import { controlClient, ended, harness, newMember, pendingChallenge } from "./harness.js"
@@ -86,6 +87,30 @@ describe("the worker against the sandbox", () => {
         assert.strictEqual(run.outcome, "connected")
         const stats = yield* Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
         assert.isAtLeast(stats.byOperation["resumeAggregation"] ?? 0, 2)
+        yield* noRuleBroken
+      }))
+
+    it.effect("a challenge answered elsewhere (not through the worker) moves the waiting run on", () =>
+      Effect.gen(function*() {
+        const { memberGuid, runId, userGuid } = yield* runScenario("challenge")
+        const pending = yield* pendingChallenge(memberGuid)
+        const mx = yield* Sandbox.Sandbox
+        const { url } = yield* Sandbox.SandboxServer
+        const http = yield* HttpClient.HttpClient
+        const resumed = yield* http.execute(
+          HttpClientRequest.put(`${url}/users/${userGuid}/members/${memberGuid}/resume`).pipe(
+            HttpClientRequest.basicAuth(mx.credentials.clientId, Redacted.value(mx.credentials.apiKey)),
+            HttpClientRequest.setHeader("Accept", "application/vnd.mx.api.v1+json"),
+            HttpClientRequest.bodyUnsafeJson({
+              member: { challenges: [{ guid: pending.challenges[0]!.guid, value: "correct" }] }
+            })
+          )
+        )
+        assert.strictEqual(resumed.status, 202)
+        const { run } = yield* ended(runId)
+        assert.strictEqual(run.outcome, "connected")
+        const history = yield* Effect.flatMap(PendingChallenges.PendingChallenges, (p) => p.listByMember(memberGuid))
+        assert.strictEqual(history[0]!.resolution, "superseded")
         yield* noRuleBroken
       }))
 

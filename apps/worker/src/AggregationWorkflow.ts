@@ -224,7 +224,12 @@ const recordObservation = (payload: RunPayload, observed: Observed) =>
     })
   })
 
-/** Calls aggregate. A repeat (after a crash mid-call) is harmless: MX answers 202 and starts nothing new. */
+/**
+ * Calls aggregate, at most once per run. The call is recorded before it is made: if the activity runs
+ * again after a crash (its result was never journaled), the run first reads the member and skips the
+ * call when MX is already aggregating it or aggregated it since the first attempt, so that a crash
+ * never starts a second aggregation.
+ */
 const aggregate = (payload: RunPayload) =>
   mxActivity({
     name: "Aggregate",
@@ -233,9 +238,26 @@ const aggregate = (payload: RunPayload) =>
       const mx = yield* MxClient.MxClient
       const runs = yield* AggregationRuns.AggregationRuns
       const tracked = yield* TrackedMembers.TrackedMembers
-      yield* mx.aggregateMember({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
-      yield* runs.addMxCalls(payload.runId, 1)
+      const ref = { userGuid: payload.userGuid, memberGuid: payload.memberGuid }
+      const run = yield* runs.get(payload.runId)
+      const member = yield* tracked.get(payload.memberGuid)
+      const startedAt = Option.match(run, { onNone: () => null, onSome: (r) => r.run.startedAt })
+      const attemptedAt = Option.match(member, { onNone: () => null, onSome: (m) => m.lastAggregateCalledAt })
+      if (startedAt !== null && attemptedAt !== null && attemptedAt >= startedAt) {
+        const current = yield* mx.readMember(ref)
+        yield* runs.addMxCalls(payload.runId, 1)
+        const aggregatedAt = millisOf(current.aggregated_at)
+        // MX's clock and ours may differ a little: a minute of slack.
+        if (current.is_being_aggregated || (aggregatedAt !== null && aggregatedAt >= attemptedAt - 60_000)) {
+          yield* Effect.logInfo("aggregate already accepted before a restart; not calling it again").pipe(
+            Effect.annotateLogs({ memberGuid: payload.memberGuid, runId: payload.runId })
+          )
+          return
+        }
+      }
       yield* tracked.recordAggregateCalled(payload.memberGuid, yield* Clock.currentTimeMillis)
+      yield* mx.aggregateMember(ref)
+      yield* runs.addMxCalls(payload.runId, 1)
     })
   })
 
@@ -511,7 +533,6 @@ const decisionEnding = (observed: Observed, decision: AggregationPolicy.Decision
 /** The run after the member settled: MFA rounds, then the outcome. */
 const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Observed | null) =>
   Effect.gen(function*() {
-    const config = yield* EngineConfig
     let round = firstRound
     let observed = startWithChallenge ?? (yield* pollUntilSettled(payload, round))
     while (true) {
@@ -528,21 +549,11 @@ const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Obs
       }
       const { pendingId } = yield* storeChallenges(payload, round)
       if (pendingId !== null) {
-        const answered = yield* DurableDeferred.raceAll({
-          name: `AwaitAnswers-${round}`,
-          success: Schema.Literal("Answered", "TimedOut"),
-          error: Schema.Never,
-          effects: [
-            DurableDeferred.await(challengeAnswered(pendingId)).pipe(Effect.as("Answered" as const)),
-            DurableClock.sleep({
-              name: `MfaTimeout-${round}`,
-              duration: toReal(config, config.mfaTimeout),
-              inMemoryThreshold: "1 millis"
-            }).pipe(Effect.as("TimedOut" as const))
-          ]
-        })
+        const answered = yield* awaitAnswers(payload, round, pendingId)
+        // The member moved on without our answers (answered elsewhere, or MX's own timeout).
+        if (answered === "MovedOn") yield* closeChallenge(payload, round, "superseded")
         if (answered === "TimedOut") {
-          yield* expireChallenge(payload, round)
+          yield* closeChallenge(payload, round, "expired")
           return yield* finishWith(payload, {
             outcome: "needs_user_present",
             status: "CHALLENGED",
@@ -560,14 +571,64 @@ const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Obs
     }
   })
 
-const expireChallenge = (payload: RunPayload, round: number) =>
+/** Whether the member is still CHALLENGED (one status read). */
+const stillChallenged = (payload: RunPayload, round: number, check: number) =>
   mxActivity({
-    name: `ExpireChallenge-${round}`,
+    name: `CheckChallenge-${round}-${check}`,
+    success: Schema.Boolean,
+    error: ActivityError,
+    execute: Effect.gen(function*() {
+      const mx = yield* MxClient.MxClient
+      const runs = yield* AggregationRuns.AggregationRuns
+      const status = yield* mx.readMemberStatus({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+      yield* runs.addMxCalls(payload.runId, 1)
+      return status.connection_status === "CHALLENGED"
+    })
+  })
+
+/**
+ * Waits durably for the answers, up to the MFA timeout, in slices of `challengeWatchInterval`: after
+ * each slice without answers the run checks that the member is still CHALLENGED, so that answers given
+ * elsewhere, a resume whose signal was lost in a crash, or MX's own timeout move the run on.
+ */
+const awaitAnswers = (payload: RunPayload, round: number, pendingId: number) =>
+  Effect.gen(function*() {
+    const config = yield* EngineConfig
+    const timeout = Duration.toMillis(config.mfaTimeout)
+    const slice = Math.max(
+      Duration.toMillis(config.challengeWatchInterval),
+      Duration.toMillis(AggregationPolicy.minimumPollInterval)
+    )
+    for (let check = 0, waited = 0; waited < timeout; check++) {
+      const wait = Math.min(slice, timeout - waited)
+      waited += wait
+      const result = yield* DurableDeferred.raceAll({
+        name: `AwaitAnswers-${round}-${check}`,
+        success: Schema.Literal("Answered", "Waited"),
+        error: Schema.Never,
+        effects: [
+          DurableDeferred.await(challengeAnswered(pendingId)).pipe(Effect.as("Answered" as const)),
+          DurableClock.sleep({
+            name: `AnswersWait-${round}-${check}`,
+            duration: toReal(config, Duration.millis(wait)),
+            inMemoryThreshold: "1 millis"
+          }).pipe(Effect.as("Waited" as const))
+        ]
+      })
+      if (result === "Answered") return "Answered" as const
+      if (waited < timeout && !(yield* stillChallenged(payload, round, check))) return "MovedOn" as const
+    }
+    return "TimedOut" as const
+  })
+
+const closeChallenge = (payload: RunPayload, round: number, resolution: "expired" | "superseded") =>
+  mxActivity({
+    name: `CloseChallenge-${round}`,
     error: ActivityError,
     execute: Effect.asVoid(
       Effect.flatMap(
         PendingChallenges.PendingChallenges,
-        (pending) => pending.resolve({ memberGuid: payload.memberGuid, runId: payload.runId, resolution: "expired" })
+        (pending) => pending.resolve({ memberGuid: payload.memberGuid, runId: payload.runId, resolution })
       )
     )
   })

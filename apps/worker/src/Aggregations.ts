@@ -5,11 +5,12 @@
  *
  * @since 0.1.0
  */
+import { SqlClient } from "@effect/sql"
 import { DurableDeferred, type WorkflowEngine } from "@effect/workflow"
 import type { AggregationPolicy, ConnectionStatus } from "@mx-aggregation/domain"
 import { CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
 import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
-import { AggregationRuns, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
+import { AggregationRuns, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Clock, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
@@ -165,6 +166,7 @@ const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger
  * @category constructors
  */
 export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
   const tracked = yield* TrackedMembers.TrackedMembers
   const runs = yield* AggregationRuns.AggregationRuns
   const pending = yield* PendingChallenges.PendingChallenges
@@ -180,7 +182,25 @@ export const make = Effect.gen(function*() {
       const member = yield* tracked.get(memberGuid)
       if (Option.isNone(member)) return yield* new MemberNotTracked({ memberGuid })
       const runId = AggregationRuns.RunId.make(`run-${randomUUID()}`)
-      const claimed = yield* tracked.claim(memberGuid, runId)
+      // The claim and the run record commit together: a crash can never leave a member claimed by a
+      // run that does not exist.
+      const claimed = yield* sql.withTransaction(
+        Effect.flatMap(
+          tracked.claim(memberGuid, runId),
+          (claimed) =>
+            claimed
+              ? Effect.as(runs.start({ runId, memberGuid, reason: reasonOf(trigger) }), true)
+              : Effect.succeed(false)
+        )
+      ).pipe(Effect.catchTag("SqlError", (cause) =>
+        Effect.fail(
+          new StoreError.StoreError({
+            reason: "QueryFailed",
+            operation: "Aggregations.start",
+            message: cause.message,
+            cause
+          })
+        )))
       if (!claimed) {
         const current = yield* tracked.get(memberGuid)
         return {
@@ -196,8 +216,6 @@ export const make = Effect.gen(function*() {
         userPresent: options.userPresent ?? trigger === "UserPresent",
         credentialUpdateStartedAggregation: options.credentialUpdateStartedAggregation ?? false
       }
-      // Record the run before the workflow starts, so that `recover` can start it again after a crash.
-      yield* runs.start({ runId, memberGuid, reason: reasonOf(trigger) })
       yield* execute(payload).pipe(
         Effect.tapErrorCause(() => tracked.release(memberGuid, runId).pipe(Effect.ignore)),
         Effect.orDie
@@ -312,7 +330,12 @@ export const make = Effect.gen(function*() {
     for (const member of active) {
       if (member.activeRunId === null) continue
       const run = yield* runs.get(member.activeRunId)
-      if (Option.isNone(run)) continue
+      if (Option.isNone(run)) {
+        // Claimed by a run that was never recorded (a database from before claims and runs were
+        // written together): free the member.
+        yield* tracked.release(member.memberGuid, member.activeRunId)
+        continue
+      }
       if (run.value.run.endedAt !== null) {
         yield* tracked.release(member.memberGuid, member.activeRunId)
         continue

@@ -19,6 +19,11 @@ export interface Service {
   readonly mxClock?: Clock.Clock | undefined
   /** How long a challenge waits for answers before the run records that the user must be present. */
   readonly mfaTimeout: Duration.Duration
+  /**
+   * While a run waits for MFA answers, how often it checks that the member is still CHALLENGED (answers
+   * given elsewhere, a resume whose signal was lost in a crash, or MX's own timeout move it on).
+   */
+  readonly challengeWatchInterval: Duration.Duration
   /** Status polling. */
   readonly polling: Schedules.PollingOptions
   /** When to aggregate and when to check again. */
@@ -50,6 +55,7 @@ export const defaults: Service = {
   // Shorter than MX's own MFA timeout, so that answers are never sent to an aggregation that already
   // turned EXPIRED at MX (which would be a resume outside CHALLENGED).
   mfaTimeout: Duration.minutes(4),
+  challengeWatchInterval: Duration.seconds(30),
   polling: { initial: "3 seconds", factor: 1.5, cap: "30 seconds", deadline: "15 minutes" },
   policy: AggregationPolicy.defaultOptions,
   maxConcurrentRuns: 50,
