@@ -47,15 +47,16 @@ type Password = typeof cases[number]["password"]
 const challenged = ["challenge", "options"] as const
 
 /**
- * Crash windows the worker does not handle yet (see the last two tests and README.md). Each test
- * checks the defect's exact symptom while its flag is true, and the correct behaviour once it is
- * false: a fix makes the test fail with "the defect looks fixed", the signal to flip the flag.
+ * Two crash windows found by these tests and fixed in the worker (the claim and the run record now
+ * commit together, and a repeated Aggregate activity checks MX before calling aggregate again). With
+ * a flag set to true a test checks the old defect's symptom instead; both are false: the tests check
+ * the correct behaviour.
  */
 const knownDefects = {
   /** A crash between `TrackedMembers.claim` and `AggregationRuns.start` leaves the member claimed forever. */
-  claimWithoutRunStaysClaimed: true,
+  claimWithoutRunStaysClaimed: false,
   /** A crash after MX accepted `aggregate`, before the activity was journaled, calls `aggregate` again. */
-  aggregateRepeatedAfterCrash: true
+  aggregateRepeatedAfterCrash: false
 }
 
 describe.concurrent("worker crash recovery", () => {
