@@ -36,7 +36,10 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
     yield* Console.log([
       "mx-aggregation worker: embedded demo (no MX_CLIENT_ID set)",
       `  MX sandbox:   ${url} (in-process)`,
-      `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`,
+      // The token is printed only when it was generated here for the demo, never one from WORKER_API_TOKEN.
+      Option.isNone(config.apiToken)
+        ? `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`
+        : `  control API:  ${apiUrl}  (Authorization: Bearer $WORKER_API_TOKEN)`,
       `  demo users:   ${users.join(", ")}`
     ].join("\n"))
     const mx = MxClient.layer({
@@ -44,7 +47,7 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
       clientId: sandbox.credentials.clientId,
       apiKey: sandbox.credentials.apiKey
     })
-    return Demo.reporterLayer({ apiUrl, token }).pipe(
+    return Demo.reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }).pipe(
       Layer.provideMerge(Worker.layer({
         users,
         api: { token, port: config.port, host: config.host, limits: config.apiLimits },

@@ -75,7 +75,7 @@ const curlFor = (
     return { guid: c.guid, value: correct?.value ?? "correct" }
   })
   return `curl -s -X POST ${apiUrl}/members/${memberGuid}/challenges/answers ` +
-    `-H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' ` +
+    `-H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' ` +
     `-d '${JSON.stringify({ answers })}'`
 }
 
@@ -85,12 +85,17 @@ const curlFor = (
  * @since 0.1.0
  * @category layers
  */
-export const reporterLayer = (options: { readonly apiUrl: string; readonly token: Redacted.Redacted<string> }) =>
+export const reporterLayer = (options: {
+  readonly apiUrl: string
+  readonly token: Redacted.Redacted<string>
+  /** Print the token in the curl commands (a generated demo token); otherwise `$WORKER_API_TOKEN`. */
+  readonly showToken: boolean
+}) =>
   Layer.scopedDiscard(Effect.gen(function*() {
     const tracked = yield* TrackedMembers.TrackedMembers
     const pending = yield* PendingChallenges.PendingChallenges
-    // The demo prints its own generated token: it is the operator's, on their machine.
-    const token = Redacted.value(options.token)
+    // Only a token generated for the demo is printed: it is the operator's, on their machine.
+    const token = options.showToken ? Redacted.value(options.token) : "$WORKER_API_TOKEN"
     const seen = new Map<string, string>()
     const announced = new Set<number>()
     let passes = 0
