@@ -1,5 +1,5 @@
 /**
- * The naive baseline: what MX's sample app does, for every member at once: call aggregate, then read
+ * The naive baseline: what MX's sample app does, for `--max-runs` members at a time: call aggregate, then read
  * the member's status every 3 s (MX time) until it settles, answer a challenge when one appears
  * (list challenges, resume with `correct`), and once CONNECTED list the accounts and transactions.
  * Same sandbox settings, same members (a fresh sandbox child), same client limits as the worker.
@@ -97,7 +97,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
     const mxStart = mxClock.unsafeCurrentTimeMillis()
     const rss = yield* Phase.rssSampler
     const loop = yield* Phase.eventLoopMonitor
-    const ended = yield* Effect.forEach(refs, (ref) => member(ref, answered), { concurrency: "unbounded" }).pipe(
+    const ended = yield* Effect.forEach(refs, (ref) => member(ref, answered), { concurrency: flags.maxRuns }).pipe(
       Effect.provideService(MxClient.MxClient, mx),
       MxTime.within(mxClock),
       Effect.timeout(Duration.seconds(flags.timeoutSeconds)),

@@ -16,6 +16,9 @@ const settings = JSON.parse(process.argv[2] ?? "{}") as SandboxProcess.Settings
 
 // The parent going away (normally or not) ends the sandbox.
 process.stdin.on("end", () => process.exit(0))
+process.stdin.on("close", () => process.exit(0))
+// Flowing from the start: a 'data' listener added later does not resume a stream paused meanwhile.
+process.stdin.resume()
 process.stdin.on("error", () => process.exit(0))
 
 const Ready = Layer.effectDiscard(
