@@ -55,13 +55,14 @@ export const runDuration = Metric.histogram(
 
 /**
  * MFA waits: a run stored challenges and waits for answers (`result="started"`), then the answers
- * came (`answered`) or the wait timed out (`timed_out`).
+ * came (`answered`), the wait timed out (`timed_out`), or the member moved on without the worker's
+ * answers (`superseded`: answered elsewhere, or MX's own timeout).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const mfaWaits = Metric.counter("mx_aggregation_mfa_waits", {
-  description: "MFA waits, by result (started, answered, timed_out)",
+  description: "MFA waits, by result (started, answered, timed_out, superseded)",
   incremental: true
 })
 
@@ -253,7 +254,7 @@ export const mfaWaitStarted: Effect.Effect<void> = Metric.increment(Metric.tagge
  * @category recording
  */
 export const mfaWaitEnded = (
-  result: "answered" | "timed_out",
+  result: "answered" | "timed_out" | "superseded",
   waitedMillis?: number | null | undefined
 ): Effect.Effect<void> =>
   Effect.zipRight(

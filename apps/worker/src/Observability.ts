@@ -37,6 +37,8 @@ import {
   Data,
   Effect,
   Either,
+  FiberRef,
+  HashSet,
   Layer,
   Logger,
   Option,
@@ -351,13 +353,26 @@ export const logger = (format: LogFormat = "auto"): Logger.Logger<unknown, void>
     : Logger.withConsoleLog(Logger.jsonLogger)
 
 /**
- * Replaces the default logger: `Logger.pretty` on a terminal, `Logger.json` otherwise (or as asked).
+ * Replaces the default logger: pretty on a terminal, JSON otherwise (or as asked). It also removes
+ * the pretty logger that `NodeRuntime.runMain` installs, so that each line is printed once.
  *
  * @since 0.1.0
  * @category logs
  */
-export const loggerLayer = (format: LogFormat = "auto"): Layer.Layer<never> =>
-  Logger.replace(Logger.defaultLogger, logger(format))
+export const loggerLayer = (format: LogFormat = "auto"): Layer.Layer<never> => {
+  const chosen = logger(format)
+  return Layer.scopedDiscard(
+    Effect.locallyScopedWith(
+      FiberRef.currentLoggers,
+      (loggers) =>
+        loggers.pipe(
+          HashSet.remove(Logger.defaultLogger),
+          HashSet.remove(Logger.prettyLoggerDefault),
+          HashSet.add(chosen)
+        )
+    )
+  )
+}
 
 /**
  * `loggerLayer` from `WORKER_LOG_FORMAT` (`json`, `pretty`, `auto`; default `auto`) and

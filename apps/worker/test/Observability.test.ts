@@ -25,7 +25,7 @@ import { AggregationRuns, PendingChallenges, Store, TestDatabase, TrackedMembers
 import { EngineConfig } from "@mx-aggregation/worker"
 import * as Metrics from "@mx-aggregation/worker/Metrics"
 import * as Observability from "@mx-aggregation/worker/Observability"
-import { type Console, Effect, Either, Layer, Redacted, Schedule, Schema, Stream } from "effect"
+import { type Console, Effect, Either, Layer, Logger, Redacted, Schedule, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { format } from "node:util"
@@ -527,6 +527,18 @@ describe("logs", () => {
       assert.include(text, "<redacted>")
       assert.notInclude(text, secret)
       assert.throws(() => JSON.parse(lines[0]!))
+    }))
+
+  it.effect("replaces the pretty logger that NodeRuntime.runMain installs: each line printed once", () =>
+    Effect.gen(function*() {
+      const { console, lines } = yield* capturingConsole
+      yield* Effect.logInfo("once").pipe(
+        Effect.provide(Observability.loggerLayer("json")),
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLoggerDefault)),
+        Effect.withConsole(console)
+      )
+      assert.strictEqual(lines.length, 1)
+      assert.strictEqual(JSON.parse(lines[0]!).message, "once")
     }))
 
   it.effect("auto: pretty on a terminal, JSON otherwise", () =>
