@@ -9,6 +9,7 @@ import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { AggregationRuns, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
 import { Aggregations, ControlApi, type ControlApiLive, EngineConfig, Worker } from "@mx-aggregation/worker"
+import * as Metrics from "@mx-aggregation/worker/Metrics"
 import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 
 /** The control API token of the tests. */
@@ -48,13 +49,15 @@ export const harness = (options: HarnessOptions = {}) => {
       api: { token, port: 0, host: "127.0.0.1", limits: options.limits },
       scheduler: false
     }).pipe(
-      Layer.provide(MxClient.layer({
-        baseUrl: url,
-        clientId: mx.credentials.clientId,
-        apiKey: mx.credentials.apiKey,
-        requestsPerSecond: 200,
-        maxConcurrency: 20
-      })),
+      Layer.provide(
+        MxClient.layer({
+          baseUrl: url,
+          clientId: mx.credentials.clientId,
+          apiKey: mx.credentials.apiKey,
+          requestsPerSecond: 200,
+          maxConcurrency: 20
+        }).pipe(Layer.provide(Metrics.layerMxHttpClient))
+      ),
       Layer.provide(EngineConfig.layer({
         timeScale,
         mxAnchor: now.getTime(),

@@ -249,10 +249,7 @@ describe("metrics against the sandbox's counters", () => {
         assert.strictEqual(after.retries - before.retries, failed)
       }))
 
-    // Needs the recording calls of the workflow and of `Aggregations` (Metrics.runStarted, runSettled,
-    // mfaWaitStarted, mfaWaitEnded, pollRoundEnded; see apps/worker/OBSERVABILITY.md): remove `.skip`
-    // once they are in.
-    it.effect.skip("runs started and settled, MFA waits, polls and run durations follow the scenario", () =>
+    it.effect("runs started and settled, MFA waits, polls and run durations follow the scenario", () =>
       Effect.gen(function*() {
         const sandbox = yield* Sandbox.Sandbox
         yield* sandbox.resetStats

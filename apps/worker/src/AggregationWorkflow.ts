@@ -24,6 +24,7 @@ import {
 } from "@mx-aggregation/store"
 import { Chunk, Clock, Duration, Effect, Option, Random, Ref, Schedule, Schema, Stream } from "effect"
 import { EngineConfig, toReal } from "./EngineConfig.js"
+import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
 import * as Wakeups from "./Wakeups.js"
 
@@ -310,7 +311,8 @@ const pollUntilSettled = (payload: RunPayload, round: number) =>
           if (!(yield* waitForNextPoll(observed))) return
         }
       }).pipe(
-        Effect.ensuring(Effect.flatMap(Ref.get(polls), (n) => runs.addMxCalls(payload.runId, n).pipe(Effect.ignore)))
+        Effect.ensuring(Effect.flatMap(Ref.get(polls), (n) =>
+          Effect.zipRight(Metrics.pollRoundEnded(n), runs.addMxCalls(payload.runId, n).pipe(Effect.ignore))))
       )
       return (yield* Ref.get(last))!
     })
@@ -350,6 +352,7 @@ const storeChallenges = (payload: RunPayload, round: number) =>
           challenges: challenges.map((c) => ({ guid: c.guid, type: c.type, label: c.label ?? null }))
         }
       })
+      yield* Metrics.mfaWaitStarted
       return { pendingId: stored.id }
     })
   })
@@ -440,6 +443,12 @@ const finish = (payload: RunPayload, ending: Ending) =>
           onSome: (d) => now + Math.round(Duration.toMillis(d) * (0.9 + 0.2 * jitter))
         })
       yield* runs.finish({ runId: payload.runId, outcome: ending.outcome, failureReason: ending.failureReason })
+      const started = yield* runs.get(payload.runId)
+      yield* Metrics.runSettled({
+        outcome: ending.outcome,
+        status: ending.status,
+        durationMillis: Option.match(started, { onNone: () => null, onSome: (r) => now - r.run.startedAt })
+      })
       yield* tracked.recordOutcome({
         memberGuid: payload.memberGuid,
         nextAction: ending.action?._tag ?? null,
@@ -629,7 +638,7 @@ const closeChallenge = (payload: RunPayload, round: number, resolution: "expired
       Effect.flatMap(
         PendingChallenges.PendingChallenges,
         (pending) => pending.resolve({ memberGuid: payload.memberGuid, runId: payload.runId, resolution })
-      )
+      ).pipe(Effect.zipLeft(Metrics.mfaWaitEnded(resolution === "expired" ? "timed_out" : "superseded")))
     )
   })
 
@@ -695,6 +704,7 @@ export const AggregationWorkflowLive = AggregationWorkflow.toLayer((payload) =>
         nextDueAt: "policy"
       }).pipe(Effect.orDie)
     ),
+    Effect.annotateLogs({ memberGuid: payload.memberGuid, runId: payload.runId }),
     Effect.withSpan("AggregationWorkflow", { attributes: { runId: payload.runId, memberGuid: payload.memberGuid } })
   )
 )

@@ -20,6 +20,7 @@ import {
   reasonOf,
   type RunPayload
 } from "./AggregationWorkflow.js"
+import * as Metrics from "./Metrics.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -220,6 +221,7 @@ export const make = Effect.gen(function*() {
         Effect.tapErrorCause(() => tracked.release(memberGuid, runId).pipe(Effect.ignore)),
         Effect.orDie
       )
+      yield* Metrics.runStarted(trigger)
       yield* Effect.logDebug("run started").pipe(Effect.annotateLogs({ memberGuid, runId, trigger }))
       return { _tag: "Started", runId } as const
     })
@@ -247,6 +249,7 @@ export const make = Effect.gen(function*() {
       const deferred = challengeAnswered(current.value.id)
       const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: AggregationWorkflow, executionId })
       yield* DurableDeferred.succeed(deferred, { token, value: void 0 }).pipe(Effect.provide(context))
+      yield* Metrics.mfaWaitEnded("answered", now - current.value.createdAt)
       yield* Effect.logInfo("MFA answers sent; run resumed").pipe(Effect.annotateLogs({ memberGuid }))
     })
 

@@ -13,6 +13,8 @@ import { Console, Effect, Layer, Option, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import * as Demo from "./Demo.js"
 import * as EngineConfig from "./EngineConfig.js"
+import * as Metrics from "./Metrics.js"
+import * as Observability from "./Observability.js"
 import * as Worker from "./Worker.js"
 import * as WorkerConfig from "./WorkerConfig.js"
 
@@ -46,7 +48,7 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
       baseUrl: url,
       clientId: sandbox.credentials.clientId,
       apiKey: sandbox.credentials.apiKey
-    })
+    }).pipe(Layer.provide(Metrics.layerMxHttpClient))
     return Demo.reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }).pipe(
       Layer.provideMerge(Worker.layer({
         users,
@@ -67,7 +69,7 @@ const real = (config: WorkerConfig.WorkerConfig) =>
       api: { token: config.apiToken.value, port: config.port, host: config.host, limits: config.apiLimits },
       runner: Option.getOrUndefined(config.runner),
       notifications: Option.getOrUndefined(config.notifications)
-    }).pipe(Layer.provide(MxClient.layerConfig()))
+    }).pipe(Layer.provide(MxClient.layerConfig().pipe(Layer.provide(Metrics.layerMxHttpClient))))
   }))
 
 /**
@@ -79,9 +81,20 @@ const real = (config: WorkerConfig.WorkerConfig) =>
 export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* WorkerConfig.config
   const app = Option.isSome(config.mx) ? real(config) : embedded(config)
-  return app.pipe(
+  const metrics = Layer.mergeAll(
+    Observability.layerStoreGauges,
+    Option.match(config.metricsPort, {
+      onNone: () => Layer.empty,
+      onSome: (port) => Layer.discard(Observability.layerMetricsServer({ port, host: config.host }))
+    })
+  )
+  return metrics.pipe(
+    Layer.provideMerge(app),
     Layer.provide(engineConfig(config)),
     Layer.provide(Database.layerConfig),
-    Layer.provide(NodeHttpClient.layerUndici)
+    Layer.provide(NodeHttpClient.layerUndici),
+    // Beneath everything: the tracer and the logger are in place before any fiber of the worker starts.
+    Layer.provide(Observability.layerConfig()),
+    Layer.provide(Observability.loggerLayerConfig)
   )
 }))

@@ -19,6 +19,8 @@ export interface WorkerConfig {
   readonly users: ReadonlyArray<Member.UserGuid>
   readonly port: number
   readonly host: string
+  /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `host`). */
+  readonly metricsPort: Option.Option<number>
   /** `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`): run as one of several replicas. */
   readonly runner: Option.Option<
     { readonly host: string; readonly port: number; readonly listenHost: string | undefined }
@@ -75,6 +77,7 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   ),
   port: Config.port("WORKER_PORT").pipe(Config.withDefault(8787)),
   host: Config.string("WORKER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  metricsPort: Config.option(Config.port("WORKER_METRICS_PORT")),
   runner: Config.all({
     port: Config.option(Config.port("WORKER_RUNNER_PORT")),
     host: Config.string("WORKER_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),

@@ -23,6 +23,12 @@ export * as EngineConfig from "./EngineConfig.js"
 /** MX time for time-scaled runs. @since 0.1.0 */
 export * as MxTime from "./MxTime.js"
 
+/** The worker's metrics (Prometheus through @effect/opentelemetry). @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+
+/** Metrics endpoint, traces and structured logs. @since 0.1.0 */
+export * as Observability from "./Observability.js"
+
 /** Partner notifications: outbox delivery with HMAC signatures. @since 0.1.0 */
 export * as Notifications from "./Notifications.js"
 
