@@ -6,7 +6,8 @@
  */
 
 /**
- * The benchmark's settings. Durations are MX time unless they say real.
+ * The benchmark's settings. MX's own durations (aggregation, MFA timeout, the 3 s polls) are MX time,
+ * `timeScale` times faster than real time; the network (latency, rate limit) is real time.
  *
  * @since 0.1.0
  * @category models
@@ -16,20 +17,18 @@ export interface Flags {
   readonly members: number
   /** Members per MX user (at most one MFA member per user: MX refuses identical credentials). */
   readonly membersPerUser: number
-  /** Sandbox latency per request, MX milliseconds (sent to the sandbox as latency / time scale real ms). */
+  /** Sandbox latency per request, real milliseconds (the network is not time-scaled). */
   readonly latencyMs: number
   /** How long one aggregation takes at MX, MX seconds. */
   readonly aggregationSeconds: number
-  /** MX requests per MX second allowed to the client (the MxClient's `requestsPerSecond`). */
+  /**
+   * Requests per real second allowed to the client (the MxClient's `requestsPerSecond`). The client
+   * keeps its rate window, timeouts and retry delays on the real clock even inside the worker's
+   * MX-time activities, so the rate limit, like the network, is not time-scaled.
+   */
   readonly rateLimit: number
   /** Requests in flight at once (the MxClient's `maxConcurrency`). */
   readonly concurrency: number
-  /**
-   * The MxClient's per-attempt timeout, MX seconds. The client runs on the MX clock inside the
-   * worker's activities, so its default 30 s would be 30 s / time scale of real time; CPU time does not
-   * scale, so the default here is 30 real seconds (30 x time scale).
-   */
-  readonly requestTimeoutSeconds: number
   /** Share of members whose MX Bank password is `challenge` (one TEXT MFA round, answered `correct`). */
   readonly mfaShare: number
   /** MX seconds per real second, for the sandbox and the worker alike. */
@@ -38,9 +37,9 @@ export interface Flags {
   readonly seed: string
   /**
    * The worker's `maxConcurrentRuns`, and how many members the naive loop handles at once. Default
-   * 200: enough to keep the rate limit busy (20 calls/s, ~6 calls and ~45 s per run), and below the
-   * point where a thousand fibers queued on the MX client's semaphore cost more than the work (see
-   * README).
+   * 100: runs share one CPU, so more runs in flight only make each run slower once the worker is
+   * CPU-bound (an MFA challenge can then expire at MX before it is answered), and a thousand fibers
+   * queued on the MX client's semaphore cost more than the work itself (see README).
    */
   readonly maxRuns: number
   /** Give up on a phase after this many real seconds and report what is stuck. */
@@ -71,22 +70,20 @@ export class FlagError extends Error {
  * @since 0.1.0
  * @category constants
  */
-export const usage = `usage: tsx bench/throughput.ts [--members 1000] [--members-per-user 10] [--latency 200]
-       [--aggregation-seconds 30] [--rate-limit 20] [--concurrency 10] [--request-timeout S]
-       [--mfa-share 0.1] [--time-scale 10]
-       [--seed 1] [--max-runs N] [--timeout 600] [--webhooks] [--no-naive | --naive-only] [--json]
+export const usage = `usage: tsx bench/throughput.ts [--members 1000] [--members-per-user 10] [--latency 100]
+       [--aggregation-seconds 30] [--rate-limit 50] [--concurrency 10] [--mfa-share 0.1] [--time-scale 10]
+       [--seed 1] [--max-runs 100] [--timeout 600] [--webhooks] [--no-naive | --naive-only] [--json]
 
   --members N              members driven to completion (default 1000)
   --members-per-user K     members per MX user (default 10)
-  --latency MS             sandbox latency per request, MX milliseconds (default 200)
+  --latency MS             sandbox latency per request, real milliseconds (default 100)
   --aggregation-seconds S  how long MX takes to aggregate a member, MX seconds (default 30)
-  --rate-limit RPS         client rate limit, requests per MX second (default 20)
+  --rate-limit RPS         client rate limit, requests per real second (default 50)
   --concurrency C          client requests in flight at once (default 10)
-  --request-timeout S      client per-attempt timeout, MX seconds (default 30 x time scale: 30 real seconds)
   --mfa-share X            share 0..1 of members with a TEXT MFA challenge (default 0.1)
   --time-scale T           MX seconds per real second (default 10)
   --seed S                 sandbox seed (default 1)
-  --max-runs R             worker maxConcurrentRuns, and members the naive loop runs at once (default 200)
+  --max-runs R             worker maxConcurrentRuns, and members the naive loop runs at once (default 100)
   --timeout SECONDS        give up on a phase after this many real seconds (default 600)
   --webhooks               the sandbox sends MX webhooks to the worker (polls woken early)
   --no-naive               skip the naive baseline; --naive-only skips the worker
@@ -99,7 +96,6 @@ const valued = [
   "aggregation-seconds",
   "rate-limit",
   "concurrency",
-  "request-timeout",
   "mfa-share",
   "time-scale",
   "seed",
@@ -168,19 +164,14 @@ export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
   return {
     members,
     membersPerUser: number(raw, "members-per-user", 10, { integer: true, min: 1, max: 1000 }),
-    latencyMs: number(raw, "latency", 200, { min: 0, max: 60_000 }),
+    latencyMs: number(raw, "latency", 100, { min: 0, max: 60_000 }),
     aggregationSeconds: number(raw, "aggregation-seconds", 30, { min: 0, max: 86_400, exclusiveMin: true }),
-    rateLimit: number(raw, "rate-limit", 20, { min: 0, max: 100_000, exclusiveMin: true }),
+    rateLimit: number(raw, "rate-limit", 50, { min: 0, max: 100_000, exclusiveMin: true }),
     concurrency: number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
-    requestTimeoutSeconds: number(raw, "request-timeout", 30 * timeScale, {
-      min: 0,
-      max: 10_000_000,
-      exclusiveMin: true
-    }),
     mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
     timeScale,
     seed,
-    maxRuns: number(raw, "max-runs", 200, { integer: true, min: 1, max: 100_000 }),
+    maxRuns: number(raw, "max-runs", 100, { integer: true, min: 1, max: 100_000 }),
     timeoutSeconds: number(raw, "timeout", 600, { min: 0, max: 86_400, exclusiveMin: true }),
     webhooks: raw.has("webhooks"),
     naive: !raw.has("no-naive"),

@@ -71,7 +71,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
           seed: flags.seed,
           timeScale: flags.timeScale,
           aggregationSeconds: flags.aggregationSeconds,
-          latencyRealMs: flags.latencyMs / flags.timeScale,
+          latencyRealMs: flags.latencyMs,
           population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
           skipAggregation: true
         })
@@ -84,8 +84,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       clientId: sandbox.clientId,
       apiKey: Redacted.make(sandbox.apiKey),
       requestsPerSecond: flags.rateLimit,
-      maxConcurrency: flags.concurrency,
-      requestTimeout: Duration.seconds(flags.requestTimeoutSeconds)
+      maxConcurrency: flags.concurrency
     })
     const answered = yield* Ref.make(0)
     const refs = sandbox.users.flatMap((u) =>

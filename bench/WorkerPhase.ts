@@ -34,7 +34,7 @@ const settings = (flags: Flags): SandboxProcess.Settings => ({
   seed: flags.seed,
   timeScale: flags.timeScale,
   aggregationSeconds: flags.aggregationSeconds,
-  latencyRealMs: flags.latencyMs / flags.timeScale,
+  latencyRealMs: flags.latencyMs,
   population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
   // The worker's own aggregate calls are what is measured: MX's automatic aggregation at member
   // creation would make the worker only follow it (FollowAggregation) and hide the cost of aggregating.
@@ -42,9 +42,9 @@ const settings = (flags: Flags): SandboxProcess.Settings => ({
 })
 
 /**
- * Answers every open challenge with `correct`, as soon as it is stored, on MX time. A failed answer
- * (the resume call timed out, say) is tried again on the next pass, as a user would; `MemberNotWaiting`
- * (the run gave up waiting) is final.
+ * Answers every open challenge with `correct`, as soon as it is stored, on MX time. An answer that
+ * failed for a transient reason (the resume call timed out, say) is tried again on the next pass, as a
+ * user would; any other failure (MX answered 405: the member is no longer CHALLENGED) is final.
  */
 const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<number>, failed: Ref.Ref<number>) =>
   Effect.gen(function*() {
@@ -65,7 +65,9 @@ const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<n
           Effect.catchAll((error) => {
             const tries = (attempts.get(p.id) ?? 0) + 1
             attempts.set(p.id, tries)
-            if (error._tag === "MemberNotWaiting" || tries >= 5) done.add(p.id)
+            const transient = error._tag === "MxApiError" &&
+              ["Transport", "Unavailable", "RateLimited", "ServerError"].includes(error.reason)
+            if (!transient || tries >= 5) done.add(p.id)
             const detail = error._tag === "MxApiError" ? `${error.reason} in ${error.operation}` : error._tag
             return Ref.update(failed, (n) => n + 1).pipe(
               Effect.zipRight(Effect.logWarning(`answering MFA failed: ${detail}`))
@@ -166,10 +168,16 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         clientId: sandbox.clientId,
         apiKey: Redacted.make(sandbox.apiKey),
         requestsPerSecond: flags.rateLimit,
-        maxConcurrency: flags.concurrency,
-        requestTimeout: Duration.seconds(flags.requestTimeoutSeconds)
+        maxConcurrency: flags.concurrency
       })),
-      Layer.provide(EngineConfig.layer({ timeScale: flags.timeScale, mxClock, maxConcurrentRuns: flags.maxRuns })),
+      Layer.provide(EngineConfig.layer({
+        timeScale: flags.timeScale,
+        mxClock,
+        maxConcurrentRuns: flags.maxRuns,
+        // The scheduler repeats its pass on the real clock (Scheduler.loop: the Schedule sits outside
+        // MxTime.within), so its interval is given in real time here: 5 MX seconds, as by default.
+        schedulerInterval: Duration.millis(Duration.toMillis(EngineConfig.defaults.schedulerInterval) / flags.timeScale)
+      })),
       Layer.provideMerge(Database.layerSqlite({ filename: join(dir, "worker.sqlite") }))
     )
 
@@ -270,7 +278,9 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         `data pulled after the last aggregation: ${measured.pulled}/${flags.members} members ` +
         `(${measured.totals.accounts} accounts, ${measured.totals.transactions} transactions stored)`,
         ...(measured.events >= 0 ? [`outbox events written: ${measured.events}`] : []),
-        ...(measured.answerFailures > 0 ? [`MFA answers that failed and were retried: ${measured.answerFailures}`] : [])
+        ...(measured.answerFailures > 0
+          ? [`MFA answers that failed (each try counted): ${measured.answerFailures}`]
+          : [])
       ]
     }
     return result
