@@ -1,0 +1,249 @@
+/**
+ * The worker replicas of a trial: each a daemon child process (`apps/worker/src/main.ts`, started by
+ * test/worker/support/workerProcess.ts in its own process group) with its own control-API port, its
+ * own MX proxy in front of the shared sandbox and, when several replicas share PostgreSQL, its own
+ * cluster runner port. The fleet kills and restarts replicas (SIGKILL), pauses them (SIGSTOP/SIGCONT),
+ * and watches for exits it did not cause: those are counted and the replica is started again, so that
+ * the trial can still finish and report everything else.
+ */
+import type { HttpClient } from "@effect/platform"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { Effect, Fiber, type Scope } from "effect"
+import * as Harness from "../../worker/support/harness.js"
+import * as WorkerProcess from "../../worker/support/workerProcess.js"
+import * as MxProxy from "./MxProxy.js"
+
+/** The control API's client. */
+export type ControlApiClient = Effect.Effect.Success<ReturnType<typeof Harness.controlApi>>
+
+/** One replica. */
+export interface Replica {
+  readonly index: number
+  /** Its control-API port (the same on every start). */
+  readonly port: number
+  /** Its cluster runner port, when it runs as one of several runners. */
+  readonly runnerPort: number | undefined
+  /** The proxy through which it reaches MX. */
+  readonly proxy: MxProxy.MxProxy
+  readonly api: ControlApiClient
+}
+
+/** Where the replicas keep their state. */
+export type Storage =
+  | { readonly _tag: "Sqlite"; readonly filename: string }
+  | { readonly _tag: "Pg"; readonly url: string }
+
+/** Options of a fleet. */
+export interface Options {
+  readonly replicas: number
+  readonly storage: Storage
+  /** Run as cluster runners (needs PostgreSQL); otherwise each process is a single runner. */
+  readonly runners: boolean
+  readonly timeScale: number
+  readonly users: ReadonlyArray<string>
+  readonly token: string
+  /** More environment for every replica (e.g. WORKER_MFA_TIMEOUT, WORKER_NOTIFY_URL). */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+}
+
+/** The replicas and what was done to them. */
+export interface Fleet {
+  readonly replicas: ReadonlyArray<Replica>
+  /** The replicas' MX requests in flight per member, and which overlapped. */
+  readonly inFlight: MxProxy.InFlight
+  /** Starts a replica and waits until its control API answers. */
+  readonly start: (
+    index: number
+  ) => Effect.Effect<void, WorkerProcess.WorkerProcessError | Harness.Timeout, Scope.Scope>
+  /** SIGKILLs a replica's process group (counted as a kill). */
+  readonly kill: (index: number) => Effect.Effect<void>
+  /** SIGKILLs a replica (not counted as a kill: a supervisor's restart) and starts it again. */
+  readonly restart: (
+    index: number
+  ) => Effect.Effect<void, WorkerProcess.WorkerProcessError | Harness.Timeout, Scope.Scope>
+  /** SIGKILLs a replica for good (not counted as a kill, not restarted). */
+  readonly retire: (index: number) => Effect.Effect<void>
+  /** SIGSTOPs (`true`) or SIGCONTs (`false`) a replica's process group. */
+  readonly pause: (index: number, paused: boolean) => Effect.Effect<void>
+  readonly running: (index: number) => boolean
+  /** Kills so far. */
+  readonly kills: () => number
+  /** Exits nobody asked for, each described with the end of the replica's output. */
+  readonly unexpectedExits: () => ReadonlyArray<string>
+  /** The API of a running replica (the first one running, else replica 0). */
+  readonly anyApi: () => ControlApiClient
+  /** The APIs of the running replicas (replica 0's when none runs). */
+  readonly runningApis: () => ReadonlyArray<ControlApiClient>
+  /** Every process's output so far, without the HTTP access log. */
+  readonly logs: () => string
+  /** Every process's output so far, as written. */
+  readonly rawLogs: () => string
+  /** Watches the processes for exits nobody asked for, restarting those replicas; forked into the scope. */
+  readonly watch: Effect.Effect<void, never, Scope.Scope>
+}
+
+/** Builds the fleet (nothing started yet). */
+export const make = (
+  options: Options
+): Effect.Effect<Fleet, never, Scope.Scope | Sandbox.Sandbox | Sandbox.SandboxServer | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const { url: sandboxUrl } = yield* Sandbox.SandboxServer
+    const replicas: Array<Replica> = []
+    const inFlight = MxProxy.inFlight()
+    const envs: Array<Record<string, string | undefined>> = []
+    for (let index = 0; index < options.replicas; index++) {
+      const port = yield* WorkerProcess.freePort
+      const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
+      const proxy = yield* MxProxy.make(sandboxUrl, inFlight)
+      const api = yield* Harness.controlApi(port, options.token)
+      replicas.push({ index, port, runnerPort, proxy, api })
+      const base = yield* Harness.workerEnv({
+        timeScale: options.timeScale,
+        users: options.users,
+        sqliteFile: options.storage._tag === "Sqlite" ? options.storage.filename : "unused.db",
+        port,
+        token: options.token
+      })
+      envs.push({
+        ...base,
+        MX_BASE_URL: proxy.url,
+        ...(options.storage._tag === "Pg" ? { DATABASE_URL: options.storage.url, SQLITE_FILE: undefined } : {}),
+        ...(runnerPort !== undefined
+          ? { WORKER_RUNNER_PORT: String(runnerPort), WORKER_RUNNER_HOST: "127.0.0.1" }
+          : { WORKER_RUNNER_PORT: undefined }),
+        // The suite polls the control API often; the per-client limit is for real clients.
+        WORKER_API_RATE_LIMIT: "1000000",
+        ...options.env
+      })
+    }
+    const current: Array<WorkerProcess.WorkerProcess | undefined> = replicas.map(() => undefined)
+    const all: Array<{ readonly index: number; readonly process: WorkerProcess.WorkerProcess }> = []
+    const killedByUs = new Set<WorkerProcess.WorkerProcess>()
+    const unexpected: Array<string> = []
+    let kills = 0
+
+    const start = (index: number) =>
+      Effect.gen(function*() {
+        const worker = yield* WorkerProcess.start(envs[index]!)
+        current[index] = worker
+        all.push({ index, process: worker })
+        yield* Harness.eventually(
+          `replica ${index}'s control API answers`,
+          replicas[index]!.api.health.health().pipe(
+            Effect.as(true),
+            Effect.catchAll(() =>
+              worker.exited()
+                ? Effect.dieMessage(`replica ${index} exited during start-up:\n${tail(worker.output())}`)
+                : Effect.succeed(undefined)
+            )
+          ),
+          "60 seconds"
+        )
+      })
+
+    const kill = (index: number) =>
+      Effect.suspend(() => {
+        const worker = current[index]
+        if (worker === undefined || worker.exited()) return Effect.void
+        killedByUs.add(worker)
+        kills++
+        return worker.kill
+      })
+
+    const restart = (index: number) =>
+      Effect.gen(function*() {
+        const worker = current[index]
+        if (worker !== undefined && !worker.exited()) {
+          killedByUs.add(worker)
+          yield* worker.kill
+        }
+        yield* start(index)
+      })
+
+    const retire = (index: number) =>
+      Effect.suspend(() => {
+        const worker = current[index]
+        if (worker === undefined || worker.exited()) return Effect.void
+        killedByUs.add(worker)
+        return worker.kill
+      })
+
+    const pause = (index: number, paused: boolean) =>
+      Effect.sync(() => {
+        const worker = current[index]
+        if (worker === undefined || worker.exited()) return
+        try {
+          process.kill(-worker.pid, paused ? "SIGSTOP" : "SIGCONT")
+        } catch {
+          // The group is gone.
+        }
+      })
+
+    const running = (index: number) => current[index] !== undefined && !current[index]!.exited()
+
+    const watch = Effect.gen(function*() {
+      const fiber = yield* Effect.forkScoped(Effect.gen(function*() {
+        for (;;) {
+          yield* Effect.sleep("200 millis")
+          for (let index = 0; index < replicas.length; index++) {
+            const worker = current[index]
+            if (worker === undefined || !worker.exited() || killedByUs.has(worker)) continue
+            unexpected.push(`replica ${index} (pid ${worker.pid}) exited on its own:\n${tail(worker.output())}`)
+            killedByUs.add(worker)
+            yield* start(index).pipe(Effect.catchAllCause(() => Effect.void))
+          }
+        }
+      }))
+      yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
+    })
+
+    return {
+      replicas,
+      inFlight,
+      start,
+      kill,
+      restart,
+      retire,
+      pause,
+      running,
+      kills: () => kills,
+      unexpectedExits: () => [...unexpected],
+      anyApi: () => {
+        const index = replicas.findIndex((r) => running(r.index))
+        return replicas[index === -1 ? 0 : index]!.api
+      },
+      runningApis: () => {
+        const apis = replicas.filter((r) => running(r.index)).map((r) => r.api)
+        return apis.length > 0 ? apis : [replicas[0]!.api]
+      },
+      logs: () =>
+        all.map(({ index, process }) =>
+          `--- replica ${index} (pid ${process.pid}) ---\n${withoutAccessLog(process.output())}`
+        ).join("\n"),
+      rawLogs: () =>
+        all.map(({ index, process }) => `--- replica ${index} (pid ${process.pid}) ---\n${process.output()}`).join(
+          "\n"
+        ),
+      watch
+    } satisfies Fleet
+  })
+
+/** A worker's output without the HTTP access log (the suite polls the control API many times a second). */
+export const withoutAccessLog = (output: string): string => {
+  const kept: Array<string> = []
+  let skipping = false
+  for (const line of output.split("\n")) {
+    if (line.includes("Sent HTTP response")) {
+      skipping = true
+      continue
+    }
+    if (skipping && line.startsWith("  http.")) continue
+    skipping = false
+    kept.push(line)
+  }
+  return kept.join("\n")
+}
+
+/** The last lines of a process's output (access log left out). */
+export const tail = (output: string, lines = 40): string =>
+  withoutAccessLog(output).split("\n").slice(-lines).join("\n")

@@ -1,0 +1,349 @@
+/**
+ * The five disruptions of the reliability suite as trial specifications, each in a fast form (for
+ * `npm test`) and a full form (for `npm run reliability`, many seeded trials):
+ *
+ * 1. `kills`: SIGKILL a replica at chosen points (mid-poll, mid-MFA-wait, mid-pull, mid-resume, or
+ *    anywhere), restart it, several times per trial;
+ * 2. `database-restart`: stop PostgreSQL under running workers, then start it again;
+ * 3. `mx-faults`: 20 % 5xx, a 429 storm, latency spikes and malformed bodies in windows, with a slow
+ *    DELAYED institution;
+ * 4. `webhooks`: MX webhooks duplicated, reordered and forged, and a partner receiver that fails;
+ * 5. `split-brain`: two schedulers racing for the same members (two single-runner processes on one
+ *    SQLite file, or two cluster runners on one PostgreSQL database, both triggered at once; in the
+ *    full run also a replica frozen with SIGSTOP past its shard locks, then thawed).
+ */
+import type { Member } from "@mx-aggregation/domain"
+import { Duration, Effect } from "effect"
+import { knownDefects } from "./KnownDefects.js"
+import * as Population from "./Population.js"
+import * as Rng from "./Rng.js"
+import * as Trial from "./Trial.js"
+
+/** `fast`: the `npm test` subset; `full`: the seeded run of `npm run reliability`. */
+export type Mode = "fast" | "full"
+
+/** Where a replica is killed. */
+export type KillPoint = "mid-poll" | "mid-MFA-wait" | "mid-pull" | "mid-resume" | "anywhere"
+
+/** Every kill point. */
+export const killPoints: ReadonlyArray<KillPoint> = ["mid-poll", "mid-MFA-wait", "mid-pull", "mid-resume", "anywhere"]
+
+const running = (context: Trial.TrialContext) => context.fleet.replicas.filter((r) => context.fleet.running(r.index))
+
+/**
+ * Waits until a replica is at `point` and returns its index (`undefined` when the point did not come
+ * within `within`). For poll, pull and resume the replica's MX response is withheld: MX acted, the
+ * replica has not heard back when it dies. `skip` lets that many matching requests pass first.
+ */
+export const reach = (
+  context: Trial.TrialContext,
+  point: KillPoint,
+  skip: number,
+  within: Duration.DurationInput = "15 seconds"
+): Effect.Effect<number | undefined> => {
+  const holdOn = (operations: ReadonlyArray<string>) => {
+    let passed = 0
+    const match = (request: { readonly operation: string }) =>
+      operations.includes(request.operation) && passed++ >= skip
+    return Effect.raceAll(
+      running(context).map((replica) =>
+        replica.proxy.hold(match).pipe(
+          Effect.map((held) => {
+            context.note(
+              `replica ${replica.index}: withholding MX's ${held.status} to ${held.operation} of ${held.memberGuid}`
+            )
+            return replica.index
+          })
+        )
+      )
+    )
+  }
+  const any = Effect.sync(() => context.rng.pick(running(context)).index)
+  const reached: Effect.Effect<number> = (() => {
+    switch (point) {
+      case "mid-poll":
+        return holdOn(["readMemberStatus"])
+      case "mid-pull":
+        return holdOn(["listMemberAccounts", "listTransactionsByMember"])
+      case "mid-resume":
+        return holdOn(["resumeAggregation"])
+      case "mid-MFA-wait":
+        return Effect.gen(function*() {
+          for (;;) {
+            const pending = yield* context.fleet.anyApi().members.pendingChallenges().pipe(
+              Effect.orElseSucceed(() => [])
+            )
+            if (pending.length > 0) {
+              context.note(`${pending.length} member(s) waiting for MFA answers`)
+              break
+            }
+            yield* Effect.sleep("100 millis")
+          }
+          yield* Effect.sleep(Duration.millis(context.rng.int(0, 400)))
+          return yield* any
+        })
+      case "anywhere":
+        return Effect.zipRight(Effect.sleep(Duration.millis(context.rng.int(0, 3_000))), any)
+    }
+  })()
+  return reached.pipe(
+    Effect.timeout(within),
+    Effect.catchTag("TimeoutException", () => Effect.succeed(undefined))
+  )
+}
+
+/** Kills at each point in turn (when reached), restarting the replica after a random pause. */
+const killAt = (points: ReadonlyArray<KillPoint>) => (context: Trial.TrialContext) =>
+  Effect.gen(function*() {
+    for (const point of points) {
+      const index = yield* reach(context, point, context.rng.int(0, 3))
+      for (const replica of context.fleet.replicas) yield* replica.proxy.cancelHolds
+      if (index === undefined) {
+        context.note(`${point}: not reached, no kill`)
+        context.count(`${point} not reached`)
+        continue
+      }
+      yield* context.fleet.kill(index)
+      context.count(`killed ${point}`)
+      context.note(`killed replica ${index} ${point}`)
+      yield* Effect.sleep(Duration.millis(context.rng.int(0, 1_500)))
+      yield* context.fleet.start(index)
+      context.note(`replica ${index} restarted`)
+    }
+  })
+
+/** 1. Kills: `trials` trials, alternating SQLite (one process) and PostgreSQL (two cluster runners). */
+export const kills = (seed: string, mode: Mode, trials = mode === "fast" ? 2 : 30): Array<Trial.Spec> =>
+  Array.from({ length: trials }, (_, i) => {
+    const rng = Rng.make(`${seed}/kills/${i}`)
+    const pg = i % 2 === 1
+    const points: ReadonlyArray<KillPoint> = mode === "fast"
+      ? pg ? ["mid-MFA-wait", "mid-poll"] : ["mid-resume", "mid-pull"]
+      : rng.shuffle(killPoints).slice(0, rng.int(1, 3))
+    return {
+      scenario: "kills",
+      trial: `kills-${i}-${pg ? "pg" : "sqlite"}-${points.join("+")}`,
+      seed,
+      storage: pg ? "pg" : "sqlite",
+      replicas: pg ? 2 : 1,
+      runners: pg,
+      timeScale: 50,
+      plans: Population.mixed(rng, mode === "fast" ? 7 : 8),
+      // Answers may come after several restarts: the worker's MFA wait must outlast the trial.
+      env: { WORKER_MFA_TIMEOUT: "2 hours" },
+      thinkMs: [300, 2_000],
+      chaos: killAt(points)
+    } satisfies Trial.Spec
+  })
+
+/** 2. PostgreSQL stopped under running workers for a few seconds, then started again. */
+export const databaseRestart = (seed: string, mode: Mode, trials = mode === "fast" ? 1 : 4): Array<Trial.Spec> =>
+  Array.from({ length: trials }, (_, i) => {
+    const rng = Rng.make(`${seed}/database-restart/${i}`)
+    const replicas = mode === "fast" ? 1 : 1 + (i % 2)
+    const downMs = mode === "fast" ? 3_000 : rng.int(3_000, 12_000)
+    return {
+      scenario: "database-restart",
+      trial: `database-restart-${i}-${replicas}x-${downMs}ms`,
+      seed,
+      storage: "dedicated-pg",
+      replicas,
+      runners: replicas > 1,
+      timeScale: 50,
+      plans: Population.mixed(rng, 7),
+      env: { WORKER_MFA_TIMEOUT: "2 hours" },
+      thinkMs: [300, 1_500],
+      settleWithin: "120 seconds",
+      unstick: knownDefects.runsStuckAfterDatabaseRestart ? Trial.restartAll : undefined,
+      chaos: (context) =>
+        Effect.gen(function*() {
+          const postgres = context.postgres!
+          // Stop the database while a replica waits for MX's answer to a status poll, then let the answer
+          // through: the run goes on against a database that is away.
+          const index = yield* reach(context, "mid-poll", context.rng.int(3, 10), "20 seconds")
+          yield* postgres.stop
+          context.note(`PostgreSQL stopped for ${downMs} ms`)
+          for (const replica of context.fleet.replicas) yield* replica.proxy.cancelHolds
+          if (index !== undefined) yield* context.fleet.replicas[index]!.proxy.releaseHeld
+          // The daemon keeps serving /health while its database is away.
+          const until = Date.now() + downMs
+          let healthFailures = 0
+          let notReady = 0
+          while (Date.now() < until) {
+            for (const replica of context.fleet.replicas) {
+              yield* replica.api.health.health().pipe(
+                Effect.timeout("2 seconds"),
+                Effect.catchAll(() => Effect.sync(() => healthFailures++))
+              )
+              yield* replica.api.health.ready().pipe(
+                Effect.timeout("2 seconds"),
+                Effect.catchAll(() => Effect.sync(() => notReady++))
+              )
+            }
+            yield* Effect.sleep("250 millis")
+          }
+          context.count("health failures while PostgreSQL was down", healthFailures)
+          context.count("not-ready answers while PostgreSQL was down", notReady)
+          yield* postgres.start
+          context.note(`PostgreSQL started again; /health failed ${healthFailures} time(s), /ready ${notReady}`)
+        })
+    } satisfies Trial.Spec
+  })
+
+/** 3. MX faults in windows, one after the other, with a slow DELAYED institution throughout. */
+export const mxFaults = (seed: string, mode: Mode, trials = mode === "fast" ? 1 : 4): Array<Trial.Spec> =>
+  Array.from({ length: trials }, (_, i) => {
+    const rng = Rng.make(`${seed}/mx-faults/${i}`)
+    const window = () => Duration.millis(mode === "fast" ? rng.int(1_500, 2_500) : rng.int(2_000, 5_000))
+    const phases = rng.shuffle(
+      [
+        { name: "20 % 5xx", faults: { serverErrors: { rate: 0.2 } } },
+        { name: "429 storm", faults: { rateLimit: { requestsPerSecond: 3, burst: 3 } } },
+        { name: "latency spikes", faults: { latency: { min: "200 millis", max: "1500 millis" } } },
+        { name: "malformed bodies", faults: { malformedBodies: { rate: 0.05 } } }
+      ] as const
+    )
+    const plans: Array<Population.MemberPlan> = [
+      ...Population.mixed(rng, mode === "fast" ? 8 : 10),
+      { password: "DELAYED" },
+      { password: "DELAYED" }
+    ]
+    return {
+      scenario: "mx-faults",
+      trial: `mx-faults-${i}-${i % 2 === 0 ? "sqlite" : "pg"}`,
+      seed,
+      storage: i % 2 === 0 ? "sqlite" : "pg",
+      replicas: 1,
+      runners: false,
+      timeScale: 100,
+      plans,
+      // A slow institution: DELAYED for longer than the worker's 15-minute polling deadline (MX time).
+      sandbox: { delayedDuration: "25 minutes" },
+      env: { WORKER_MFA_TIMEOUT: "2 hours" },
+      thinkMs: [200, 1_500],
+      settleWithin: "90 seconds",
+      chaos: (context) =>
+        Effect.gen(function*() {
+          for (const phase of phases) {
+            yield* context.sandbox.setFaults(phase.faults)
+            const duration = window()
+            context.note(`MX faults: ${phase.name} for ${Duration.format(duration)}`)
+            yield* Effect.sleep(duration)
+          }
+          yield* context.sandbox.setFaults({})
+          const stats = yield* context.sandbox.stats
+          context.count("5xx injected", stats.injectedErrors)
+          context.count("429 sent", stats.rateLimited)
+          context.count("malformed bodies", stats.malformedBodies)
+          context.note(
+            `MX faults off: ${stats.injectedErrors} 5xx, ${stats.rateLimited} 429, ${stats.malformedBodies} malformed`
+          )
+        })
+    } satisfies Trial.Spec
+  })
+
+/** 4. Webhooks duplicated, reordered and forged; a partner receiver that fails. */
+export const webhooks = (seed: string, mode: Mode, trials = mode === "fast" ? 1 : 4): Array<Trial.Spec> =>
+  Array.from({ length: trials }, (_, i) => {
+    const rng = Rng.make(`${seed}/webhooks/${i}`)
+    return {
+      scenario: "webhooks",
+      trial: `webhooks-${i}-${i % 2 === 0 ? "sqlite" : "pg"}`,
+      seed,
+      storage: i % 2 === 0 ? "sqlite" : "pg",
+      replicas: 1,
+      runners: false,
+      timeScale: 100,
+      plans: Population.mixed(rng, mode === "fast" ? 9 : 12, { neverAnswer: true }),
+      sandbox: { mfaTimeout: "20 minutes" },
+      // Long enough for the end users' answers; the member nobody answers waits this long.
+      env: { WORKER_MFA_TIMEOUT: "8 minutes" },
+      thinkMs: [200, 1_500],
+      webhooks: { duplicateRate: 0.5, maxDelayMs: 1_500, forgedPerSecond: mode === "fast" ? 5 : 10 },
+      notifications: { errorRate: 0.2, dropRate: 0.1, slowRate: 0.1, downWindows: [[2_000, 5_000]] },
+      settleWithin: "90 seconds",
+      chaos: (context) =>
+        Effect.gen(function*() {
+          yield* Effect.sleep(Duration.millis(mode === "fast" ? 6_000 : rng.int(8_000, 15_000)))
+          context.relay?.stopForging()
+          context.note("forger stopped")
+        })
+    } satisfies Trial.Spec
+  })
+
+/** Every member triggered on every replica at once: `aggregate` and the user's `present`. */
+const triggerBurst = (context: Trial.TrialContext) =>
+  Effect.gen(function*() {
+    const outcomes = yield* Effect.forEach(
+      context.members.flatMap((member) =>
+        context.fleet.replicas.flatMap((replica) => [
+          replica.api.members.aggregate({ path: { memberGuid: member.memberGuid } }).pipe(
+            Effect.map((t) => t.started)
+          ),
+          replica.api.members.userPresent({ path: { userGuid: member.userGuid as Member.UserGuid } }).pipe(
+            Effect.map((ts) => ts.some((t) => t.started))
+          )
+        ])
+      ),
+      (trigger) => Effect.orElseSucceed(trigger, () => false),
+      { concurrency: "unbounded" }
+    )
+    const started = outcomes.filter((s) => s).length
+    context.count("racing triggers", outcomes.length)
+    context.count("racing triggers that started a run", started)
+    context.note(`${outcomes.length} racing triggers, ${started} started a run`)
+  })
+
+/** 5. Two schedulers racing for the same members. */
+export const splitBrain = (seed: string, mode: Mode, trials = mode === "fast" ? 1 : 6): Array<Trial.Spec> =>
+  Array.from({ length: trials }, (_, i) => {
+    const rng = Rng.make(`${seed}/split-brain/${i}`)
+    // fast: one SQLite trial; full: SQLite, PostgreSQL runners, PostgreSQL runners with a frozen replica.
+    const kind = mode === "fast" ? "sqlite" : (["sqlite", "pg", "pg-frozen"] as const)[i % 3]!
+    return {
+      scenario: "split-brain",
+      trial: `split-brain-${i}-${kind}`,
+      seed,
+      storage: kind === "sqlite" ? "sqlite" : "pg",
+      replicas: 2,
+      runners: kind !== "sqlite",
+      timeScale: 50,
+      plans: Population.mixed(rng, 8),
+      env: { WORKER_MFA_TIMEOUT: "2 hours" },
+      thinkMs: [300, 1_500],
+      settleWithin: kind === "pg-frozen" ? "150 seconds" : "60 seconds",
+      // Two single runners on one SQLite file each believe they own every shard: the operator stops one.
+      unstick: kind === "sqlite" && knownDefects.secondProcessOnSqliteFile
+        ? (context) =>
+          Effect.gen(function*() {
+            yield* context.fleet.retire(1)
+            yield* context.fleet.restart(0)
+            context.note("replica 1 stopped for good, replica 0 restarted")
+          })
+        : undefined,
+      chaos: (context) =>
+        Effect.gen(function*() {
+          yield* triggerBurst(context)
+          if (kind === "pg-frozen") {
+            // A replica frozen (a long GC pause, a stalled VM) past its shard locks' expiry (35 s): the
+            // other takes its shards over; then it wakes up, still believing it owns them.
+            const index = context.rng.int(0, 1)
+            yield* Effect.sleep(Duration.millis(context.rng.int(500, 2_000)))
+            yield* context.fleet.pause(index, true)
+            context.note(`replica ${index} frozen (SIGSTOP)`)
+            yield* Effect.sleep("45 seconds")
+            yield* context.fleet.pause(index, false)
+            context.note(`replica ${index} thawed (SIGCONT)`)
+          }
+        })
+    } satisfies Trial.Spec
+  })
+
+/** Every scenario's trials, in the order the table lists them. */
+export const all = (seed: string, mode: Mode): Array<Trial.Spec> => [
+  ...kills(seed, mode),
+  ...databaseRestart(seed, mode),
+  ...mxFaults(seed, mode),
+  ...webhooks(seed, mode),
+  ...splitBrain(seed, mode)
+]
