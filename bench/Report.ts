@@ -88,6 +88,10 @@ export const render = (flags: Flags, results: ReadonlyArray<Phase.Result>): stri
         Object.entries(by).filter(([s]) => f(Number(s))).reduce((n, [, k]) => n + k, 0)
       return `${sum((s) => s === 429)} / ${sum((s) => s >= 500)} / ${sum((s) => s >= 400 && s < 500 && s !== 429)}`
     }),
+    row(
+      "webhooks delivered / failed attempts",
+      (r) => `${int(r.stats.webhooks.delivered)} / ${int(r.stats.webhooks.failedAttempts)}`
+    ),
     row("resumes outside CHALLENGED", (r) => int(r.stats.resumesOutsideChallenged)),
     row(
       "shortest poll interval (MX s)",

@@ -77,8 +77,8 @@ const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<n
       }, { concurrency: 16, discard: true })
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("MFA answerer pass failed", cause)),
-      // 20 ms real is 0.2 s MX at time scale 10: a user answering at once.
-      Effect.repeat(Schedule.spaced("20 millis"))
+      // 50 ms real is 0.5 s MX at time scale 10: a user answering at once.
+      Effect.repeat(Schedule.spaced("50 millis"))
     )
   })
 

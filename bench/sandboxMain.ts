@@ -44,6 +44,17 @@ const Ready = Layer.effectDiscard(
       mxMs,
       users
     }
+    // Commands from the parent, one per line: `webhook <url>` starts webhook delivery to the url.
+    let input = ""
+    process.stdin.setEncoding("utf8")
+    process.stdin.on("data", (chunk: string) => {
+      input += chunk
+      for (let newline = input.indexOf("\n"); newline !== -1; newline = input.indexOf("\n")) {
+        const [command, argument] = input.slice(0, newline).trim().split(/\s+/, 2)
+        input = input.slice(newline + 1)
+        if (command === "webhook" && argument !== undefined) Effect.runFork(sandbox.setWebhookUrl(argument))
+      }
+    })
     process.stdout.write(`${JSON.stringify(ready)}\n`)
   }).pipe(Effect.orDie)
 )
