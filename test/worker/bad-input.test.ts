@@ -5,9 +5,10 @@
 import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { TrackedMembers } from "@mx-aggregation/store"
 import { WorkerConfig } from "@mx-aggregation/worker"
 import { Aggregations } from "@mx-aggregation/worker"
-import { ConfigProvider, Effect, Either, Redacted } from "effect"
+import { ConfigProvider, Effect, Either, Option, Redacted } from "effect"
 import { ended, harness, newMember, token } from "./harness.js"
 
 const parse = (env: Record<string, string>) =>
@@ -95,6 +96,9 @@ describe("malformed MX responses", () => {
         assert.include(run.failureReason ?? "", "Decode")
         assert.include(run.failureReason ?? "", "readMemberStatus")
         assert.isAbove((yield* sandbox.stats).malformedBodies, 0)
+        // A failed run is retried later, like provider trouble: the member is due again.
+        const tracked = yield* Effect.flatMap(TrackedMembers.TrackedMembers, (t) => t.get(broken.memberGuid))
+        assert.isNotNull(Option.getOrThrow(tracked).nextDueAt)
 
         yield* sandbox.setFaults({})
         const again = yield* aggregations.start(broken.memberGuid, "Manual")

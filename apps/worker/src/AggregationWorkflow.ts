@@ -434,11 +434,13 @@ const finish = (payload: RunPayload, ending: Ending) =>
       const jitter = yield* Random.next
       const member = yield* tracked.get(payload.memberGuid)
       const failures = Option.match(member, { onNone: () => 0, onSome: (m) => m.consecutiveFailures })
+      // A failed run (an MX error that outlasted the client's retries) is retried like provider trouble.
+      const nextAction = ending.action ?? (ending.failed ? new NextAction.RetryLater({ status: "FAILED" }) : null)
       const nextDueAt = ending.nextDueAt !== "policy"
         ? ending.nextDueAt
-        : ending.action === null
+        : nextAction === null
         ? null
-        : Option.match(AggregationPolicy.nextCheckAfter(ending.action, failures, config.policy), {
+        : Option.match(AggregationPolicy.nextCheckAfter(nextAction, failures, config.policy), {
           onNone: () => null,
           onSome: (d) => now + Math.round(Duration.toMillis(d) * (0.9 + 0.2 * jitter))
         })
@@ -581,7 +583,7 @@ const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Obs
   })
 
 /** Whether the member is still CHALLENGED (one status read). */
-const stillChallenged = (payload: RunPayload, round: number, check: number) =>
+const stillChallenged = (payload: RunPayload, round: number, check: number, pendingId: number) =>
   mxActivity({
     name: `CheckChallenge-${round}-${check}`,
     success: Schema.Boolean,
@@ -589,9 +591,18 @@ const stillChallenged = (payload: RunPayload, round: number, check: number) =>
     execute: Effect.gen(function*() {
       const mx = yield* MxClient.MxClient
       const runs = yield* AggregationRuns.AggregationRuns
+      const pending = yield* PendingChallenges.PendingChallenges
       const status = yield* mx.readMemberStatus({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
       yield* runs.addMxCalls(payload.runId, 1)
-      return status.connection_status === "CHALLENGED"
+      if (status.connection_status !== "CHALLENGED") return false
+      // CHALLENGED again with other questions: the round we wait on was answered (its signal lost, e.g. in
+      // a crash right after the resume) and MX asks the next one.
+      const waitingOn = yield* pending.current(payload.memberGuid)
+      const asked = new Set(status.challenges.map((c) => c.guid as string))
+      return Option.match(waitingOn, {
+        onNone: () => true,
+        onSome: (p) => p.id !== pendingId || asked.size === 0 || p.challenges.some((c) => asked.has(c.guid))
+      })
     })
   })
 
@@ -625,7 +636,7 @@ const awaitAnswers = (payload: RunPayload, round: number, pendingId: number) =>
         ]
       })
       if (result === "Answered") return "Answered" as const
-      if (waited < timeout && !(yield* stillChallenged(payload, round, check))) return "MovedOn" as const
+      if (waited < timeout && !(yield* stillChallenged(payload, round, check, pendingId))) return "MovedOn" as const
     }
     return "TimedOut" as const
   })

@@ -11,7 +11,7 @@ import type { AggregationPolicy, ConnectionStatus } from "@mx-aggregation/domain
 import { CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
 import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
-import { Clock, Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   AggregationWorkflow,
@@ -20,6 +20,7 @@ import {
   reasonOf,
   type RunPayload
 } from "./AggregationWorkflow.js"
+import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as Wakeups from "./Wakeups.js"
 
@@ -136,6 +137,12 @@ export interface Service {
   }) => Effect.Effect<"woken" | "started" | "ignored", StoreError.StoreError>
   /** Lists a user's members at MX and tracks them (new ones are due at once). */
   readonly discover: (userGuid: Member.UserGuid) => Effect.Effect<number, StoreError.StoreError | MxApiError.MxApiError>
+  /**
+   * Ends runs that made no progress for `staleRunAfter` (e.g. a workflow left waiting for an activity
+   * result the cluster gave up delivering during a database outage): interrupts the workflow, records
+   * the run as failed and frees the member for a new run. Returns how many were reaped.
+   */
+  readonly reapStale: Effect.Effect<number, StoreError.StoreError>
   /** Re-executes claimed runs whose workflow may never have started (idempotent by run id). */
   readonly recover: Effect.Effect<number, StoreError.StoreError>
 }
@@ -167,6 +174,7 @@ const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger
  * @category constructors
  */
 export const make = Effect.gen(function*() {
+  const config = yield* EngineConfig.EngineConfig
   const sql = yield* SqlClient.SqlClient
   const tracked = yield* TrackedMembers.TrackedMembers
   const runs = yield* AggregationRuns.AggregationRuns
@@ -356,7 +364,43 @@ export const make = Effect.gen(function*() {
     return restarted
   })
 
+  const reapStale: Service["reapStale"] = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const staleAfter = Duration.toMillis(config.staleRunAfter)
+    let reaped = 0
+    for (const member of yield* tracked.listActive) {
+      const runId = member.activeRunId
+      if (runId === null || member.claimedAt === null || now - member.claimedAt < staleAfter) continue
+      const executionId = yield* executionIdOf(runId)
+      yield* AggregationWorkflow.interrupt(executionId).pipe(
+        Effect.provide(context),
+        Effect.timeout("10 seconds"),
+        Effect.ignore
+      )
+      yield* runs.finish({
+        runId,
+        outcome: "failed",
+        failureReason: `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`
+      })
+      yield* tracked.recordOutcome({
+        memberGuid: member.memberGuid,
+        nextAction: null,
+        userAction: null,
+        needsUserReason: null,
+        nextDueAt: now,
+        failed: true
+      })
+      yield* tracked.release(member.memberGuid, runId)
+      yield* Effect.logWarning("stale run stopped; the member is due again").pipe(
+        Effect.annotateLogs({ memberGuid: member.memberGuid, runId })
+      )
+      reaped++
+    }
+    return reaped
+  })
+
   return Aggregations.of({
+    reapStale,
     start,
     answerChallenges,
     userPresent: (userGuid) => forUser(userGuid, "UserPresent"),

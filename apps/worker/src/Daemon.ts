@@ -15,6 +15,7 @@ import * as Demo from "./Demo.js"
 import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as Observability from "./Observability.js"
+import * as ProcessLock from "./ProcessLock.js"
 import * as Worker from "./Worker.js"
 import * as WorkerConfig from "./WorkerConfig.js"
 
@@ -80,6 +81,7 @@ const real = (config: WorkerConfig.WorkerConfig) =>
  */
 export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* WorkerConfig.config
+  const database = yield* Database.config
   const app = Option.isSome(config.mx) ? real(config) : embedded(config)
   const metrics = Layer.mergeAll(
     Observability.layerStoreGauges,
@@ -91,7 +93,9 @@ export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
   return metrics.pipe(
     Layer.provideMerge(app),
     Layer.provide(engineConfig(config)),
-    Layer.provide(Database.layerConfig),
+    Layer.provide(Database.layerFrom(database)),
+    // Before the database opens: one worker process per SQLite file.
+    Layer.provide(database._tag === "Sqlite" ? ProcessLock.layerSqlite(database.filename) : Layer.empty),
     Layer.provide(NodeHttpClient.layerUndici),
     // Beneath everything: the tracer and the logger are in place before any fiber of the worker starts.
     Layer.provide(Observability.layerConfig()),

@@ -24,6 +24,8 @@ export interface Service {
    * given elsewhere, a resume whose signal was lost in a crash, or MX's own timeout move it on).
    */
   readonly challengeWatchInterval: Duration.Duration
+  /** A run claimed for longer than this without ending is stopped and its member freed (MX time). */
+  readonly staleRunAfter: Duration.Duration
   /** Status polling. */
   readonly polling: Schedules.PollingOptions
   /** When to aggregate and when to check again. */
@@ -56,6 +58,8 @@ export const defaults: Service = {
   // turned EXPIRED at MX (which would be a resume outside CHALLENGED).
   mfaTimeout: Duration.minutes(4),
   challengeWatchInterval: Duration.seconds(30),
+  // Far beyond any healthy run: a few MFA rounds (4 min each) and polling deadlines (15 min each).
+  staleRunAfter: Duration.hours(2),
   polling: { initial: "3 seconds", factor: 1.5, cap: "30 seconds", deadline: "15 minutes" },
   policy: AggregationPolicy.defaultOptions,
   maxConcurrentRuns: 50,

@@ -62,7 +62,11 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
     if (recovered > 0) yield* Effect.logInfo(`restarted ${recovered} claimed run(s)`)
     let pass = 0
     yield* Effect.gen(function*() {
-      if (pass++ % 60 === 0) yield* discover
+      if (pass++ % 60 === 0) {
+        yield* discover
+        const reaped = yield* aggregations.reapStale.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
+        if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} stale run(s)`)
+      }
       yield* tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)))
     }).pipe(
       MxTime.within(config.mxClock),
