@@ -39,6 +39,8 @@ export const start = (options: {
   readonly rng: Rng.Rng
   /** The pause before answering, real milliseconds. */
   readonly thinkMs?: readonly [number, number] | undefined
+  /** Submit again when an answer got no response (default `true`, as people do). */
+  readonly resubmit?: boolean | undefined
 }): Effect.Effect<EndUsers, never, Scope.Scope> =>
   Effect.gen(function*() {
     const plans = new Map(options.members.map((m) => [m.memberGuid as string, m]))
@@ -89,7 +91,7 @@ export const start = (options: {
                     return
                   default:
                     // No response (the replica died), or MX failed: submit again a little later.
-                    round.state = "waiting"
+                    round.state = options.resubmit === false ? "done" : "waiting"
                     round.dueAt = Date.now() + 300
                 }
               })

@@ -55,6 +55,13 @@ export interface Fleet {
   readonly start: (
     index: number
   ) => Effect.Effect<void, WorkerProcess.WorkerProcessError | Harness.Timeout, Scope.Scope>
+  /**
+   * Starts a replica that must refuse to run (e.g. a second process on one SQLite file): waits until it
+   * exits and returns its output; fails if its control API answers instead.
+   */
+  readonly startRefused: (
+    index: number
+  ) => Effect.Effect<string, WorkerProcess.WorkerProcessError | Harness.Timeout, Scope.Scope>
   /** SIGKILLs a replica's process group (counted as a kill). */
   readonly kill: (index: number) => Effect.Effect<void>
   /** SIGKILLs a replica (not counted as a kill: a supervisor's restart) and starts it again. */
@@ -141,6 +148,23 @@ export const make = (
         )
       })
 
+    const startRefused = (index: number) =>
+      Effect.gen(function*() {
+        const worker = yield* WorkerProcess.start(envs[index]!)
+        all.push({ index, process: worker })
+        killedByUs.add(worker)
+        return yield* Harness.eventually(
+          `replica ${index} exits`,
+          replicas[index]!.api.health.health().pipe(
+            Effect.matchEffect({
+              onSuccess: () => Effect.dieMessage(`replica ${index} started although it should have refused`),
+              onFailure: () => Effect.succeed(worker.exited() ? worker.output() : undefined)
+            })
+          ),
+          "60 seconds"
+        )
+      })
+
     const kill = (index: number) =>
       Effect.suspend(() => {
         const worker = current[index]
@@ -201,6 +225,7 @@ export const make = (
       replicas,
       inFlight,
       start,
+      startRefused,
       kill,
       restart,
       retire,

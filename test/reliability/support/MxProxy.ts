@@ -63,6 +63,13 @@ export interface MxProxy {
   readonly next: (match: (request: ProxiedRequest) => boolean) => Effect.Effect<ProxiedRequest>
   /** Stops waiting for the holds not yet matched (after a kill, for example). */
   readonly cancelHolds: Effect.Effect<void>
+  /**
+   * Withholds every response to requests matching `match` (MX acts on them) until `openGate`: for
+   * holding runs at one step while something else happens.
+   */
+  readonly closeGate: (match: (request: ProxiedRequest) => boolean) => Effect.Effect<void>
+  /** Sends the responses the gate withheld, and lets later ones through. */
+  readonly openGate: Effect.Effect<void>
   /** Sends the withheld responses after all (to clients still connected). */
   readonly releaseHeld: Effect.Effect<void>
   /** When the proxy last forwarded a request about a member (epoch ms). */
@@ -128,6 +135,8 @@ export const make = (target: string, tracker: InFlight = inFlight()): Effect.Eff
     }> = []
     let withheld: Array<{ readonly response: ServerResponse; readonly send: () => void }> = []
     const lastRequest = new Map<string, number>()
+    let gate: ((request: ProxiedRequest) => boolean) | undefined
+    let gated: Array<{ readonly response: ServerResponse; readonly send: () => void }> = []
     const counts: Record<string, number> = {}
     const server = createServer((request, response) => {
       const method = request.method ?? "GET"
@@ -169,6 +178,10 @@ export const make = (target: string, tracker: InFlight = inFlight()): Effect.Eff
             response.writeHead(answer.status, out)
             response.end(payload)
           }
+          if (gate !== undefined && gate(proxied)) {
+            gated.push({ response, send })
+            return
+          }
           const hold = holds.find((h) => h.match(proxied))
           if (hold !== undefined) {
             holds = holds.filter((h) => h !== hold)
@@ -193,7 +206,7 @@ export const make = (target: string, tracker: InFlight = inFlight()): Effect.Eff
       }),
       () =>
         Effect.async<void>((resume) => {
-          for (const { response } of withheld) response.destroy()
+          for (const { response } of [...withheld, ...gated]) response.destroy()
           server.closeAllConnections()
           server.close(() => resume(Effect.void))
         })
@@ -218,6 +231,18 @@ export const make = (target: string, tracker: InFlight = inFlight()): Effect.Eff
         }),
       cancelHolds: Effect.sync(() => {
         holds = []
+      }),
+      closeGate: (match) =>
+        Effect.sync(() => {
+          gate = match
+        }),
+      openGate: Effect.sync(() => {
+        gate = undefined
+        const waiting = gated
+        gated = []
+        for (const { response, send } of waiting) {
+          if (!response.destroyed && !response.writableEnded) send()
+        }
       }),
       releaseHeld: Effect.sync(() => {
         const held = withheld

@@ -46,6 +46,11 @@ export interface Spec {
   readonly timeScale: number
   readonly plans: ReadonlyArray<Population.MemberPlan>
   readonly sandbox?: Partial<Sandbox.ServerOptions> | undefined
+  /**
+   * Whether the scheduler discovers the members itself (`WORKER_USERS`, the default); otherwise the
+   * chaos tracks them (`POST /members`).
+   */
+  readonly discover?: boolean | undefined
   /** More worker environment. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** How long the members may take to settle after the chaos ended (real time). Default 60 s. */
@@ -62,6 +67,11 @@ export interface Spec {
    * stops waiting. The stuck runs are counted either way.
    */
   readonly unstick?: ((context: TrialContext) => Effect.Effect<void, unknown, Scope.Scope>) | undefined
+  /**
+   * Replicas that must refuse to start (a second process on one SQLite file): each is started after
+   * the others and must exit with a message matching `refusal`.
+   */
+  readonly refused?: { readonly replicas: ReadonlyArray<number>; readonly refusal: RegExp } | undefined
   /** The disruption, run once the replicas are up; the trial then waits for the members to settle. */
   readonly chaos: (context: TrialContext) => Effect.Effect<void, unknown, Scope.Scope>
 }
@@ -82,6 +92,8 @@ export interface TrialContext {
   readonly note: (line: string) => void
   /** Adds to a scenario-specific count (reported in `Figures.extra`). */
   readonly count: (name: string, n?: number) => void
+  /** Records a broken rule the chaos itself observed (e.g. /health failing while the database is away). */
+  readonly violation: (text: string) => void
 }
 
 /** A finished trial. */
@@ -150,7 +162,7 @@ const memberProblem = (
  * The sandbox on a free port recording its exchanges, as test/worker/support/harness.ts's
  * `environment`, but with the HTTP client provided to the sandbox too (it sends webhooks with it).
  */
-const environment = (options: Sandbox.ServerOptions) => {
+export const environment = (options: Sandbox.ServerOptions) => {
   const all: Array<Options.Exchange> = []
   const memberOf = (url: string): string | undefined => /\/members\/([^/?]+)/.exec(url)?.[1]
   const exchanges: Harness.Exchanges = {
@@ -191,6 +203,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     extra[name] = (extra[name] ?? 0) + n
   }
   let fleetRef: Fleet.Fleet | undefined
+  const chaosViolations: Array<string> = []
 
   const trial = Effect.gen(function*() {
     const rng = Rng.make(`${spec.seed}/${spec.trial}`)
@@ -245,7 +258,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       storage,
       runners: spec.runners,
       timeScale: spec.timeScale,
-      users: userGuids,
+      users: spec.discover === false ? [] : userGuids,
       token: `reliability-${spec.scenario}-token`,
       env: {
         ...(receiver === undefined ? {} : { WORKER_NOTIFY_URL: receiver.url, WORKER_NOTIFY_SECRET: receiver.secret }),
@@ -254,10 +267,22 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       }
     })
     fleetRef = theFleet
-    yield* Effect.forEach(theFleet.replicas, (r) => theFleet.start(r.index), {
-      concurrency: "unbounded",
+    const refused = spec.refused?.replicas ?? []
+    yield* Effect.forEach(theFleet.replicas.filter((r) => !refused.includes(r.index)), (r) => theFleet.start(r.index), {
+      concurrency: knownDefects.concurrentStartOnNewDatabase ? 1 : "unbounded",
       discard: true
     })
+    for (const index of refused) {
+      const output = yield* theFleet.startRefused(index)
+      const refusal = spec.refused!.refusal
+      const line = output.split("\n").find((l) => refusal.test(l))
+      if (line === undefined) {
+        chaosViolations.push(`replica ${index} exited without the expected refusal:\n${Fleet.tail(output)}`)
+      } else {
+        note(`replica ${index} refused to start: ${line.slice(0, 200)}`)
+        count("replicas that refused to start")
+      }
+    }
     note(`${spec.replicas} replica(s) up on ${spec.storage}`)
     yield* theFleet.watch
     const users = yield* EndUser.start({ fleet: theFleet, members, rng: rng.fork("users"), thinkMs: spec.thinkMs })
@@ -273,7 +298,11 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       postgres,
       relay,
       note,
-      count
+      count,
+      violation: (text) => {
+        chaosViolations.push(text)
+        note(`violation: ${text}`)
+      }
     }
     yield* spec.chaos(context).pipe(
       Effect.catchAllCause((cause) => Effect.sync(() => note(`chaos failed: ${String(cause)}`)))
@@ -437,7 +466,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       durationMs: Date.now() - startedAt,
       extra
     }
-    const violations = Figures.ruleViolations(base)
+    const violations = [...Figures.ruleViolations(base), ...chaosViolations]
     if (receiver !== undefined) {
       violations.push(...notificationViolations(receiver, yield* Effect.provide(allEvents(members), store)))
     }
