@@ -10,7 +10,7 @@ import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/clus
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { Member } from "@mx-aggregation/domain"
 import { Store } from "@mx-aggregation/store"
-import { type Duration, Layer, Option, type Redacted } from "effect"
+import { type Duration, Layer, Option, type Redacted, Schedule } from "effect"
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
@@ -52,7 +52,10 @@ export const workflowEngine = (options: {
             runnerListenAddress: Option.some(RunnerAddress.make(runner.listenHost ?? runner.host, runner.port))
           }
         })
-    )
+    ),
+    // Replicas starting together on a new PostgreSQL database race to create the cluster's tables
+    // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent creator): try again.
+    Layer.retry(Schedule.spaced("500 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
   )
 }
 
