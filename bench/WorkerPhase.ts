@@ -21,7 +21,7 @@ import {
   TrackedMembers
 } from "@mx-aggregation/store"
 import { Aggregations, EngineConfig, MxTime, Worker } from "@mx-aggregation/worker"
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { loadavg } from "node:os"
@@ -251,8 +251,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
           events,
           done: last.done,
           answered: yield* Ref.get(answered),
-          answerFailures: yield* Ref.get(answerFailures),
-          mxNow: yield* Clock.currentTimeMillis.pipe(MxTime.within(mxClock))
+          answerFailures: yield* Ref.get(answerFailures)
         }
       }).pipe(Effect.provide(context))
     }))
