@@ -69,8 +69,9 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
       }
       yield* tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)))
     }).pipe(
-      MxTime.within(config.mxClock),
-      Effect.repeat(Schedule.spaced(config.schedulerInterval))
+      Effect.repeat(Schedule.spaced(config.schedulerInterval)),
+      // The interval is MX time too.
+      MxTime.within(config.mxClock)
     )
   })
 

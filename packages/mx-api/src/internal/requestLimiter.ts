@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Queue } from "effect"
 
 /**
  * Wraps an effect so that it starts only when both limits allow it, and holds a concurrency permit
@@ -31,12 +31,12 @@ export const make = (options: {
   Effect.gen(function*() {
     const limit = Math.max(1, Math.floor(options.limit))
     const windowMillis = Duration.toMillis(options.window)
-    const concurrency = yield* Effect.makeSemaphore(Math.max(1, Math.floor(options.maxConcurrency)))
-    const mutex = yield* Effect.makeSemaphore(1)
+    const concurrency = yield* permits(Math.max(1, Math.floor(options.maxConcurrency)))
+    const mutex = yield* permits(1)
     // Start times of the most recent requests, oldest first; never more than `limit` of them.
     const starts: Array<number> = []
 
-    const takeSlot = mutex.withPermits(1)(
+    const takeSlot = mutex(
       Effect.gen(function*() {
         let now = yield* Clock.currentTimeMillis
         if (starts.length >= limit) {
@@ -51,5 +51,23 @@ export const make = (options: {
       })
     )
 
-    return <A, E, R>(effect: Effect.Effect<A, E, R>) => concurrency.withPermits(1)(Effect.zipRight(takeSlot, effect))
+    return <A, E, R>(effect: Effect.Effect<A, E, R>) => concurrency(Effect.zipRight(takeSlot, effect))
+  })
+
+/**
+ * `n` permits as a queue of tokens: a release wakes exactly one waiter, in arrival order. (Effect's
+ * Semaphore wakes every waiter on each release, which costs time quadratic in the queue: with
+ * thousands of requests waiting for a permit the process spent most of its CPU there.)
+ */
+const permits = (n: number) =>
+  Effect.map(Queue.bounded<void>(n), (tokens) => {
+    tokens.unsafeOffer(undefined)
+    for (let i = 1; i < n; i++) tokens.unsafeOffer(undefined)
+    return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          restore(Queue.take(tokens)),
+          restore(effect).pipe(Effect.ensuring(Queue.offer(tokens, undefined)))
+        )
+      )
   })
