@@ -21,6 +21,8 @@ export interface EndUsers {
   readonly resubmissions: () => number
   /** Answers the worker refused as invalid (a defect: the user answered what was asked). */
   readonly refused: () => ReadonlyArray<string>
+  /** Members whose new credentials the worker accepted. */
+  readonly credentialsFixed: () => number
 }
 
 interface Round {
@@ -49,6 +51,8 @@ export const start = (options: {
     const answered = new Map<string, number>()
     const refused: Array<string> = []
     let resubmissions = 0
+    const fixing = new Set<string>()
+    const fixed = new Set<string>()
     const [thinkMin, thinkMax] = options.thinkMs ?? [100, 700]
 
     const valueFor = (plan: Population.PlannedMember, round: number): string => {
@@ -99,6 +103,29 @@ export const start = (options: {
         )
     }
 
+    // A user asked for credentials submits new ones: the member's own credential fields, filled in.
+    const fixCredentials = (plan: Population.PlannedMember) =>
+      Effect.gen(function*() {
+        const api = options.rng.pick(options.fleet.runningApis())
+        const fields = yield* api.members.credentialFields({ path: { memberGuid: plan.memberGuid } })
+        const values = fields.map((field) =>
+          Member.CredentialValue.make({
+            guid: field.guid,
+            value: Redacted.make(field.type === "LOGIN" ? MxBank.username : `fixed-${plan.memberGuid.slice(-8)}`)
+          })
+        )
+        if (!Arr.isNonEmptyReadonlyArray(values)) return
+        yield* api.members.updateCredentials({
+          path: { memberGuid: plan.memberGuid },
+          payload: { credentials: values }
+        })
+        fixed.add(plan.memberGuid)
+      }).pipe(
+        Effect.timeout("30 seconds"),
+        Effect.catchAllCause(() => Effect.void),
+        Effect.ensuring(Effect.sync(() => fixing.delete(plan.memberGuid)))
+      )
+
     const scope = yield* Effect.scope
     const pass = Effect.gen(function*() {
       const api = options.fleet.anyApi()
@@ -132,6 +159,18 @@ export const start = (options: {
       }
       // Each answer on its own fiber: one that hangs (its replica is about to be killed) blocks nobody.
       for (const send of sends) yield* Effect.forkIn(send, scope)
+      const waitingForCredentials = options.members.filter((m) =>
+        m.fixCredentials === true && !fixed.has(m.memberGuid) && !fixing.has(m.memberGuid)
+      )
+      if (waitingForCredentials.length > 0) {
+        const views = yield* api.members.list({ urlParams: {} }).pipe(Effect.orElseSucceed(() => []))
+        for (const plan of waitingForCredentials) {
+          const view = views.find((v) => v.memberGuid === plan.memberGuid)
+          if (view?.needsUser !== "credentials" || view.activeRunId !== null) continue
+          fixing.add(plan.memberGuid)
+          yield* Effect.forkIn(fixCredentials(plan), scope)
+        }
+      }
     })
 
     const fiber = yield* Effect.forkScoped(
@@ -142,6 +181,7 @@ export const start = (options: {
       roundsSeen: (memberGuid) => seen.get(memberGuid) ?? [],
       roundsAnswered: (memberGuid) => answered.get(memberGuid) ?? 0,
       resubmissions: () => resubmissions,
-      refused: () => [...refused]
+      refused: () => [...refused],
+      credentialsFixed: () => fixed.size
     }
   })

@@ -73,7 +73,7 @@ export const ruleViolations = (f: Omit<TrialFigures, "violations">): Array<strin
   }
   if (f.unexpectedExits !== 0) out.push(`${f.unexpectedExits} daemon exit(s) other than the kills`)
   if (f.mfaLost !== 0) out.push(`${f.mfaLost} MFA challenge(s) lost`)
-  if (f.stuckRuns !== 0) out.push(`${f.stuckRuns} run(s) stuck until the worker was restarted`)
+  if (f.stuckRuns !== 0) out.push(`${f.stuckRuns} run(s) stuck (active, their members left alone at MX)`)
   if (f.failuresNeverRetried !== 0) {
     out.push(`${f.failuresNeverRetried} failed run(s) after which nothing was scheduled (the user had to come back)`)
   }

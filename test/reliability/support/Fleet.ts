@@ -85,6 +85,8 @@ export interface Fleet {
   readonly logs: () => string
   /** Every process's output so far, as written. */
   readonly rawLogs: () => string
+  /** Prints every process's output (access log left out) when `effect` fails. */
+  readonly printLogsOnFailure: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Watches the processes for exits nobody asked for, restarting those replicas; forked into the scope. */
   readonly watch: Effect.Effect<void, never, Scope.Scope>
 }
@@ -129,6 +131,10 @@ export const make = (
     const unexpected: Array<string> = []
     let kills = 0
 
+    // SIGKILL and wait for the exit (bounded: a kill never hangs the trial).
+    const killed = (worker: WorkerProcess.WorkerProcess) =>
+      worker.kill.pipe(Effect.timeout("10 seconds"), Effect.ignore)
+
     const start = (index: number) =>
       Effect.gen(function*() {
         const worker = yield* WorkerProcess.start(envs[index]!)
@@ -171,7 +177,7 @@ export const make = (
         if (worker === undefined || worker.exited()) return Effect.void
         killedByUs.add(worker)
         kills++
-        return worker.kill
+        return killed(worker)
       })
 
     const restart = (index: number) =>
@@ -179,7 +185,7 @@ export const make = (
         const worker = current[index]
         if (worker !== undefined && !worker.exited()) {
           killedByUs.add(worker)
-          yield* worker.kill
+          yield* killed(worker)
         }
         yield* start(index)
       })
@@ -189,7 +195,7 @@ export const make = (
         const worker = current[index]
         if (worker === undefined || worker.exited()) return Effect.void
         killedByUs.add(worker)
-        return worker.kill
+        return killed(worker)
       })
 
     const pause = (index: number, paused: boolean) =>
@@ -245,6 +251,15 @@ export const make = (
         all.map(({ index, process }) =>
           `--- replica ${index} (pid ${process.pid}) ---\n${withoutAccessLog(process.output())}`
         ).join("\n"),
+      printLogsOnFailure: (effect) =>
+        Effect.tapErrorCause(effect, () =>
+          Effect.sync(() =>
+            console.error(
+              all.map(({ index, process }) =>
+                `--- replica ${index} (pid ${process.pid}) ---\n${withoutAccessLog(process.output())}`
+              ).join("\n")
+            )
+          )),
       rawLogs: () =>
         all.map(({ index, process }) => `--- replica ${index} (pid ${process.pid}) ---\n${process.output()}`).join(
           "\n"

@@ -6,6 +6,14 @@
  */
 export const knownDefects = {
   /**
+   * The same MFA answers submitted again after the first submission got no response (its replica died
+   * while MX's answer to the resume was on its way) resume the member again: the open round is still
+   * offered, and `answerChallenges` calls MX's resume without checking that MX still asks it. MX
+   * answers 405 (a resume outside CHALLENGED). While `true`, the kill trials tolerate that count and a
+   * test checks the exact symptom.
+   */
+  resubmittedAnswersResumeAgain: true,
+  /**
    * A replica killed while MX's answer to an MFA resume is on its way (MX resumed, the worker never
    * heard back) leaves the answered round open: the restarted run keeps waiting on it, and the control
    * API keeps offering it. If MX asks a second round, the run's check ("still CHALLENGED?") cannot tell

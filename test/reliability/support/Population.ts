@@ -20,6 +20,16 @@ export interface MemberPlan {
   readonly password: string
   /** For `challenge` / `options` / `image`. */
   readonly mfa?: MfaPlan | undefined
+  /**
+   * Created without `skip_aggregation`: MX starts an aggregation by itself, which the worker must
+   * follow (never call aggregate on top of it).
+   */
+  readonly mxStarts?: boolean | undefined
+  /**
+   * For `UNAUTHORIZED`: once the worker says it needs credentials, the user submits new ones
+   * (`POST /members/:guid/credentials`); MX aggregates again by itself and the member connects.
+   */
+  readonly fixCredentials?: boolean | undefined
 }
 
 /** A created member with its plan. */
@@ -54,6 +64,9 @@ const connected: Expected = {
   connected: true
 }
 
+/** How many aggregations MX starts for a plan: one, and one more after new credentials. */
+export const aggregations = (plan: MemberPlan): number => plan.fixCredentials === true ? 2 : 1
+
 /** The end the domain prescribes for a plan. */
 export const expected = (plan: MemberPlan): Expected => {
   if (isMfa(plan)) {
@@ -76,6 +89,7 @@ export const expected = (plan: MemberPlan): Expected => {
   }
   switch (plan.password) {
     case "UNAUTHORIZED":
+      if (plan.fixCredentials === true) return connected
       return { statuses: ["DENIED"], needsUser: "credentials", outcomes: ["credentials_required"], connected: false }
     case "LOCKED":
       return {
@@ -90,8 +104,9 @@ export const expected = (plan: MemberPlan): Expected => {
 }
 
 /**
- * A mixed population of `size` members for a trial, drawn with `rng`: every kind of ending, most of
- * them MFA (the riskiest paths) and connecting members. MFA members are always answered unless
+ * A mixed population of `size` members for a trial, drawn with `rng`: every kind of ending (as far
+ * as `size` allows), MFA rounds of every kind, members MX aggregates by itself on creation, and a
+ * DENIED member whose user submits new credentials. MFA members are always answered unless
  * `neverAnswer` allows it.
  */
 export const mixed = (
@@ -108,6 +123,9 @@ export const mixed = (
     { password: "challenge", mfa: "wrong" },
     { password: "UNAUTHORIZED" },
     { password: "LOCKED" },
+    { password: "UNAUTHORIZED", fixCredentials: true },
+    { password: "password", mxStarts: true },
+    { password: "options", mfa: "correct", mxStarts: true },
     ...(options.neverAnswer === true ? [{ password: "challenge", mfa: "never" } as const] : [])
   ]
   // Every kind once (as far as the size allows), then random kinds.
@@ -137,13 +155,15 @@ export const create = (
       const member = yield* sandbox.createMember(user.guid, {
         username: MxBank.username,
         password: plan.password,
-        skipAggregation: true
+        skipAggregation: plan.mxStarts !== true
       })
       members.push({
         ...plan,
         memberGuid: member.guid as Member.MemberGuid,
         userGuid: user.guid as Member.UserGuid,
-        label: `${plan.password}${plan.mfa === undefined ? "" : `/${plan.mfa}`}#${i}`
+        label: `${plan.password}${plan.mfa === undefined ? "" : `/${plan.mfa}`}${
+          plan.fixCredentials === true ? "/fixed" : ""
+        }${plan.mxStarts === true ? "/mx-starts" : ""}#${i}`
       })
     }
     return { userGuids: members.map((m) => m.userGuid), members }

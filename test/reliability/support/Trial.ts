@@ -63,8 +63,8 @@ export interface Spec {
   readonly webhooks?: Receivers.RelayOptions | undefined
   /**
    * What an operator does when runs are stuck (active, but their members left alone at MX) once the
-   * chaos is over, e.g. restart every replica; the trial then goes on waiting. Without it the trial
-   * stops waiting. The stuck runs are counted either way.
+   * chaos is over; the trial then goes on waiting. Default: restart every replica (`restartAll`). The
+   * stuck runs are counted either way.
    */
   readonly unstick?: ((context: TrialContext) => Effect.Effect<void, unknown, Scope.Scope>) | undefined
   /**
@@ -182,6 +182,9 @@ export const restartAll = (context: TrialContext) =>
     for (const replica of context.fleet.replicas) yield* context.fleet.restart(replica.index)
     context.note("every replica restarted to unstick the runs")
   })
+
+/** The longest a trial may take, disruption and settling included. */
+const trialTimeout = Duration.minutes(10)
 
 /** Runs a trial; never fails (a failure is a result with violations). */
 export const run = (spec: Spec): Effect.Effect<Result> => {
@@ -305,7 +308,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       }
     }
     yield* spec.chaos(context).pipe(
-      Effect.catchAllCause((cause) => Effect.sync(() => note(`chaos failed: ${String(cause)}`)))
+      Effect.catchAllCause((cause) => Effect.sync(() => context.violation(`the disruption itself failed: ${cause}`)))
     )
     note("chaos over; waiting for every member to settle")
 
@@ -373,8 +376,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
           note(`stuck: ${member!.label}: no MX request for ${((now - lastAskedAt(member!)) / 1000).toFixed(1)} s`)
           note(yield* diagnose(member!).pipe(Effect.provide(store)))
         }
-        if (spec.unstick === undefined) break
-        yield* spec.unstick(context).pipe(
+        yield* (spec.unstick ?? restartAll)(context).pipe(
           Effect.catchAllCause((cause) => Effect.sync(() => note(`unstick failed: ${cause}`)))
         )
         quietSince = Date.now()
@@ -454,7 +456,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       minPollIntervalMs: stats.minPollIntervalMs,
       maxMemberConcurrency: Math.max(0, ...Object.values(stats.peakConcurrencyByMember)),
       aggregationsStarted: stats.aggregationsStarted,
-      aggregationsExpected: members.length,
+      aggregationsExpected: members.reduce((n, m) => n + Population.aggregations(m), 0),
       unexpectedExits: theFleet.unexpectedExits().length,
       mfaLost,
       stuckRuns,
@@ -467,6 +469,21 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       extra
     }
     const violations = [...Figures.ruleViolations(base), ...chaosViolations]
+    if (base.aggregationsStarted !== base.aggregationsExpected) {
+      note(`MX's aggregations by origin: ${JSON.stringify(stats.aggregationsByOrigin)}`)
+      for (const member of members) {
+        const calls = exchanges.all.filter((e) =>
+          e.operationId === "aggregateMember" && e.url.includes(member.memberGuid)
+        ).map((e) =>
+          e.status
+        )
+        const state = Option.getOrUndefined(yield* sandbox.member(member.memberGuid))
+        note(
+          `${member.label}: aggregate calls answered ${calls.join(", ") || "-"}; ` +
+            `${state?.successfulAggregations ?? "?"} successful aggregation(s) at MX`
+        )
+      }
+    }
     if (receiver !== undefined) {
       violations.push(...notificationViolations(receiver, yield* Effect.provide(allEvents(members), store)))
     }
@@ -485,9 +502,18 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
 
   return Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const exit = yield* trial.pipe(Effect.provide(layer), Scope.extend(scope), Effect.exit)
-    // Kill the replicas before anything else closes (the database, the sandbox).
-    yield* Scope.close(scope, Exit.void)
+    // The sandbox goes into the trial's scope first, so that it closes last: the replicas are killed
+    // before it (a server closing under replicas that keep calling it would wait for them forever).
+    const exit = yield* Layer.buildWithScope(layer, scope).pipe(
+      Effect.flatMap((environment) => Effect.provide(trial, environment)),
+      Scope.extend(scope),
+      Effect.timeoutFail({
+        duration: trialTimeout,
+        onTimeout: () => new Error(`the trial took longer than ${Duration.format(trialTimeout)}`)
+      }),
+      Effect.exit
+    )
+    yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("60 seconds"), Effect.ignore)
     const figures: Figures.TrialFigures = Exit.isSuccess(exit) ? exit.value : {
       scenario: spec.scenario,
       trial: spec.trial,
@@ -502,7 +528,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       minPollIntervalMs: null,
       maxMemberConcurrency: 0,
       aggregationsStarted: 0,
-      aggregationsExpected: spec.plans.length,
+      aggregationsExpected: spec.plans.reduce((n, m) => n + Population.aggregations(m), 0),
       unexpectedExits: fleetRef?.unexpectedExits().length ?? 0,
       mfaLost: 0,
       stuckRuns: 0,
@@ -555,17 +581,27 @@ const diagnose = (member: Population.PlannedMember) =>
     }
     if (stored?.activeRunId != null) {
       const executionId = yield* executionIdOf(stored.activeRunId)
+      const runners = yield* sql<
+        { readonly address: string; readonly healthy: unknown; readonly last_heartbeat: unknown }
+      >`
+        SELECT address, healthy, last_heartbeat FROM cluster_runners`.pipe(Effect.orElseSucceed(() => []))
+      lines.push(
+        `  runners: ${runners.map((r) => `${r.address} healthy ${r.healthy} heartbeat ${r.last_heartbeat}`).join("; ")}`
+      )
       const messages = yield* sql<{
         readonly id: string
+        readonly shard_id: string
         readonly tag: string | null
         readonly kind: number
         readonly processed: boolean | number
         readonly deliver_at: string | null
         readonly payload: string | null
-      }>`SELECT id, tag, kind, processed, deliver_at, payload FROM cluster_messages WHERE entity_id = ${executionId} ORDER BY id`
+      }>`SELECT id, shard_id, tag, kind, processed, deliver_at, payload FROM cluster_messages
+        WHERE entity_id = ${executionId} ORDER BY id`
       for (const m of messages) {
         lines.push(
-          `  message ${m.id} ${m.tag ?? ""} kind ${m.kind} processed ${m.processed} deliver_at ${m.deliver_at} ` +
+          `  message ${m.id} shard ${m.shard_id} ${m.tag ?? ""} kind ${m.kind} processed ${m.processed} ` +
+            `deliver_at ${m.deliver_at} ` +
             `${(m.payload ?? "").slice(0, 160)}`
         )
       }
