@@ -322,7 +322,7 @@ export const fast = (seed: string): Array<Trial.Spec> => [
 /**
  * The split-brain attempt: the members (not yet tracked: the trial's `discover` is off) are tracked and
  * at once triggered on every running replica (`aggregate` twice and the user's `present`; members MX
- * aggregates by itself only `present`), while the
+ * aggregates by itself are left to the scheduler), while the
  * scheduler finds them due too. Every run is held at its first MX read until the burst is over, so that
  * each trigger races for a member nobody has aggregated yet.
  */
@@ -345,9 +345,10 @@ const triggerBurst = (context: Trial.TrialContext) =>
           const present = replica.api.members.userPresent({ path: { userGuid: member.userGuid } }).pipe(
             Effect.map((ts) => ts.some((t) => t.started))
           )
-          // An operator's `aggregate` after MX's own aggregation (a member created without
-          // skip_aggregation) rightly aggregates again: those members only get the user's presence.
-          return member.mxStarts === true ? [present, present] : [aggregate, aggregate, present]
+          // After MX's own aggregation (a member created without skip_aggregation) an operator's
+          // `aggregate`, or the user's presence once the data is older than 15 minutes, rightly
+          // aggregates again: those members are left to the scheduler.
+          return member.mxStarts === true ? [] : [aggregate, aggregate, present]
         })
       ),
       (trigger) => Effect.orElseSucceed(trigger, () => false),
