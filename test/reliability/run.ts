@@ -160,7 +160,11 @@ const main = async () => {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error)
-  process.exitCode = 2
-})
+main().then(
+  // Exit even if a hung trial left something behind.
+  () => process.exit(),
+  (error) => {
+    console.error(error instanceof Error ? error.message : error)
+    process.exit(2)
+  }
+)

@@ -183,6 +183,41 @@ export const restartAll = (context: TrialContext) =>
     context.note("every replica restarted to unstick the runs")
   })
 
+/** The figures of a trial that produced none (it failed or hung): every member counted as not settled. */
+const failedFigures = (
+  spec: Spec,
+  options: {
+    readonly kills: number
+    readonly unexpectedExits: number
+    readonly durationMs: number
+    readonly extra: Readonly<Record<string, number>>
+    readonly violation: string
+  }
+): Figures.TrialFigures => ({
+  scenario: spec.scenario,
+  trial: spec.trial,
+  kills: options.kills,
+  members: spec.plans.length,
+  outcomesReached: 0,
+  connected: 0,
+  transactionsEqual: 0,
+  deletes: 0,
+  resumesOutsideChallenged: 0,
+  aggregatesAfterAutomatic: 0,
+  minPollIntervalMs: null,
+  maxMemberConcurrency: 0,
+  aggregationsStarted: 0,
+  aggregationsExpected: spec.plans.reduce((n, m) => n + Population.aggregations(m), 0),
+  unexpectedExits: options.unexpectedExits,
+  mfaLost: 0,
+  stuckRuns: 0,
+  failuresNeverRetried: 0,
+  conflictingOverlaps: 0,
+  durationMs: options.durationMs,
+  extra: options.extra,
+  violations: [options.violation]
+})
+
 /** The longest a trial may take, disruption and settling included. */
 const trialTimeout = Duration.minutes(10)
 
@@ -200,7 +235,13 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
   const { exchanges, layer } = environment(sandboxOptions)
   const timeline: Array<string> = []
   const startedAt = Date.now()
-  const note = (line: string) => timeline.push(`${((Date.now() - startedAt) / 1000).toFixed(2).padStart(7)} s  ${line}`)
+  // RELIABILITY_DEBUG=1 also prints the timeline as it happens (to see where a trial hangs).
+  const live = process.env.RELIABILITY_DEBUG !== undefined && process.env.RELIABILITY_DEBUG !== ""
+  const note = (line: string) => {
+    const entry = `${((Date.now() - startedAt) / 1000).toFixed(2).padStart(7)} s  ${line}`
+    timeline.push(entry)
+    if (live) console.error(`[${spec.trial}] ${entry}`)
+  }
   const extra: Record<string, number> = {}
   const count = (name: string, n = 1) => {
     extra[name] = (extra[name] ?? 0) + n
@@ -513,31 +554,16 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       }),
       Effect.exit
     )
+    note(`trial over (${Exit.isSuccess(exit) ? "completed" : "failed"}); closing its resources`)
     yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("60 seconds"), Effect.ignore)
-    const figures: Figures.TrialFigures = Exit.isSuccess(exit) ? exit.value : {
-      scenario: spec.scenario,
-      trial: spec.trial,
+    note("resources closed")
+    const figures: Figures.TrialFigures = Exit.isSuccess(exit) ? exit.value : failedFigures(spec, {
       kills: fleetRef?.kills() ?? 0,
-      members: spec.plans.length,
-      outcomesReached: 0,
-      connected: 0,
-      transactionsEqual: 0,
-      deletes: 0,
-      resumesOutsideChallenged: 0,
-      aggregatesAfterAutomatic: 0,
-      minPollIntervalMs: null,
-      maxMemberConcurrency: 0,
-      aggregationsStarted: 0,
-      aggregationsExpected: spec.plans.reduce((n, m) => n + Population.aggregations(m), 0),
       unexpectedExits: fleetRef?.unexpectedExits().length ?? 0,
-      mfaLost: 0,
-      stuckRuns: 0,
-      failuresNeverRetried: 0,
-      conflictingOverlaps: 0,
       durationMs: Date.now() - startedAt,
       extra,
-      violations: [`the trial itself failed: ${String(exit.cause)}`]
-    }
+      violation: `the trial itself failed: ${String(exit.cause)}`
+    })
     const failed = figures.violations.length > 0
     const report = [
       `=== ${spec.scenario} / ${spec.trial} (seed ${spec.seed}): ${failed ? "FAILED" : "ok"}`,
@@ -552,7 +578,32 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       ...(fleetRef === undefined ? [] : [fleetRef.rawLogs()])
     ].join("\n")
     return { figures, report, fullReport }
-  })
+  }).pipe(
+    // A trial stuck where interruption cannot reach (a finalizer waiting forever) must not stop the run:
+    // after the guard's delay it is left behind and reported as hung.
+    Effect.disconnect,
+    Effect.timeoutTo({
+      duration: Duration.sum(trialTimeout, Duration.minutes(2)),
+      onSuccess: (result): Result => result,
+      onTimeout: (): Result => {
+        const violation = `the trial hung (no result after ${
+          Duration.format(Duration.sum(trialTimeout, Duration.minutes(2)))
+        })`
+        const report = [`=== ${spec.scenario} / ${spec.trial} (seed ${spec.seed}): HUNG`, ...timeline].join("\n")
+        return {
+          figures: failedFigures(spec, {
+            kills: fleetRef?.kills() ?? 0,
+            unexpectedExits: fleetRef?.unexpectedExits().length ?? 0,
+            durationMs: Date.now() - startedAt,
+            extra,
+            violation
+          }),
+          report,
+          fullReport: report
+        }
+      }
+    })
+  )
 }
 
 /**
