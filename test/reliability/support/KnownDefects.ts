@@ -1,8 +1,8 @@
 /**
- * Defects of the worker that the suite found and that are not fixed yet. While a flag is `true`, the
- * trials work around the defect the way an operator would (and the figures still count it); the
- * `npm test` subset then checks that the defect shows only its known symptom. Set a flag to `false`
- * once the worker is fixed: the trials then expect the correct behaviour.
+ * Defects of the worker that the suite found: `true` while open, `false` once fixed. While a flag is
+ * `true`, the trials work around the defect the way an operator would (and the figures still count
+ * it); the `npm test` subset then checks that the defect shows only its known symptom. Set a flag to
+ * `false` once the worker is fixed: the trials then expect the correct behaviour.
  */
 export const knownDefects = {
   /**
@@ -18,36 +18,39 @@ export const knownDefects = {
    * heard back) leaves the answered round open: the restarted run keeps waiting on it, and the control
    * API keeps offering it. If MX asks a second round, the run's check ("still CHALLENGED?") cannot tell
    * and waits until the MFA timeout; a user who submits the stale round again gets a resume outside
-   * CHALLENGED (405) or answers the wrong round. While `true`, the fast kills trial does not kill
-   * mid-resume (the full run still does), and a test checks the exact symptom.
+   * CHALLENGED (405) or answers the wrong round. Fixed: the MFA wait compares MX's challenges with the
+   * round it waits on. While `true`, the fast kills trial does not kill mid-resume and a test checks the
+   * exact symptom.
    */
   answeredRoundLostInCrash: false,
   /**
    * A PostgreSQL outage leaves some runs stuck until the process restarts: an activity that ends while
    * the database is away cannot store its result; @effect/cluster's entity manager gives up after four
    * tries 200 ms apart and never delivers that activity again once the database is back, so its
-   * workflow waits forever and the member stays claimed. See README.md ("Findings").
+   * workflow waits forever and the member stays claimed. See README.md ("Known defects").
    */
   runsStuckAfterDatabaseRestart: true,
   /**
    * A run that fails (an MX error that outlasts the client's retries, such as a body that is not
-   * JSON) is never retried: its member is left with no next due time. While `true`, the trials do what
-   * the member's user would: come back (`POST /users/:guid/present`), which starts a new run.
+   * JSON) is never retried: its member is left with no next due time. Fixed: retried with the
+   * provider-trouble backoff. While `true`, the trials do what the member's user would: come back
+   * (`POST /users/:guid/present`), which starts a new run.
    */
   failedRunsNeverRetried: false,
   /**
    * A second worker process on the same SQLite file (each a single runner, each sure it owns every
    * shard) breaks no MX rule but leaves runs stuck: workflow messages stay unprocessed ("database is
    * locked" from the cluster's message storage, and replies that are given up). The daemon should
-   * refuse to start beside another on one SQLite file. While `true`, the trial stops the second process.
+   * refuse to start beside another on one SQLite file. Fixed: a second process refuses to start
+   * (`<file>.lock`), which the split-brain trial checks. While `true`, the trial stops the second process.
    */
   secondProcessOnSqliteFile: false,
   /**
    * Replicas started at the same moment on a new PostgreSQL database: one may exit at start-up with
    * `duplicate key value violates unique constraint "pg_type_typname_nsp_index"`, because
    * @effect/cluster's SqlRunnerStorage creates `cluster_runners` with `CREATE TABLE IF NOT EXISTS`,
-   * which PostgreSQL does not make safe against a concurrent creator. While `true`, the trials start
-   * their replicas one after the other.
+   * which PostgreSQL does not make safe against a concurrent creator. Fixed: the worker retries the
+   * engine's start. While `true`, the trials start their replicas one after the other.
    */
-  concurrentStartOnNewDatabase: true
+  concurrentStartOnNewDatabase: false
 }

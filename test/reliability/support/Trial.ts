@@ -252,6 +252,9 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
   const trial = Effect.gen(function*() {
     const rng = Rng.make(`${spec.seed}/${spec.trial}`)
     const sandbox = yield* Sandbox.Sandbox
+    // Closing markers (finalizers run last-in first-out): where a teardown that hangs is stuck.
+    const closing = (what: string) => Effect.addFinalizer(() => Effect.sync(() => note(`closing: ${what}`)))
+    yield* closing("the sandbox and the HTTP client")
     const { members, userGuids } = yield* Population.create(spec.trial, spec.plans)
     note(`${members.length} members: ${members.map((m) => m.label).join(", ")}`)
 
@@ -279,6 +282,8 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
         break
       }
     }
+
+    yield* closing("the database")
 
     // --- the outside world
     const receiver = spec.notifications === undefined
@@ -311,6 +316,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       }
     })
     fleetRef = theFleet
+    yield* closing("the replicas and their proxies")
     const refused = spec.refused?.replicas ?? []
     yield* Effect.forEach(theFleet.replicas.filter((r) => !refused.includes(r.index)), (r) => theFleet.start(r.index), {
       concurrency: knownDefects.concurrentStartOnNewDatabase ? 1 : "unbounded",
@@ -357,6 +363,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     const store = yield* Layer.build(Store.layer.pipe(Layer.provideMerge(Database.layerFrom(database)))).pipe(
       Effect.orDie
     )
+    yield* closing("the store")
     const check = Effect.gen(function*() {
       const problems: Array<{ readonly member: Population.PlannedMember | undefined; readonly problem: string }> = []
       for (const member of members) {
@@ -555,7 +562,8 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       Effect.exit
     )
     note(`trial over (${Exit.isSuccess(exit) ? "completed" : "failed"}); closing its resources`)
-    yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("60 seconds"), Effect.ignore)
+    // Finalizers cannot be interrupted: one that hangs is left behind after a minute.
+    yield* Scope.close(scope, Exit.void).pipe(Effect.disconnect, Effect.timeout("60 seconds"), Effect.ignore)
     note("resources closed")
     const figures: Figures.TrialFigures = Exit.isSuccess(exit) ? exit.value : failedFigures(spec, {
       kills: fleetRef?.kills() ?? 0,
