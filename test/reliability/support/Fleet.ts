@@ -89,6 +89,11 @@ export interface Fleet {
   readonly printLogsOnFailure: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Watches the processes for exits nobody asked for, restarting those replicas; forked into the scope. */
   readonly watch: Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Stops watching. Call it before the scope closes: the processes' finalizers kill them, and a
+   * watcher still running would take that for a crash and start them again into a closing scope.
+   */
+  readonly stopWatching: Effect.Effect<void>
 }
 
 /** Builds the fleet (nothing started yet). */
@@ -103,7 +108,7 @@ export const make = (
     for (let index = 0; index < options.replicas; index++) {
       const port = yield* WorkerProcess.freePort
       const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
-      const proxy = yield* MxProxy.make(sandboxUrl, inFlight)
+      const proxy = yield* MxProxy.make(sandboxUrl, inFlight, `replica ${index}`)
       const api = yield* Harness.controlApi(port, options.token)
       replicas.push({ index, port, runnerPort, proxy, api })
       const base = yield* Harness.workerEnv({
@@ -211,11 +216,13 @@ export const make = (
 
     const running = (index: number) => current[index] !== undefined && !current[index]!.exited()
 
+    let watcher: Fiber.RuntimeFiber<void> | undefined
+    let watching = true
     const watch = Effect.gen(function*() {
       const fiber = yield* Effect.forkScoped(Effect.gen(function*() {
-        for (;;) {
+        while (watching) {
           yield* Effect.sleep("200 millis")
-          for (let index = 0; index < replicas.length; index++) {
+          for (let index = 0; index < replicas.length && watching; index++) {
             const worker = current[index]
             if (worker === undefined || !worker.exited() || killedByUs.has(worker)) continue
             unexpected.push(`replica ${index} (pid ${worker.pid}) exited on its own:\n${tail(worker.output())}`)
@@ -224,7 +231,14 @@ export const make = (
           }
         }
       }))
+      watcher = fiber
       yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
+    })
+    const stopWatching = Effect.suspend(() => {
+      watching = false
+      return watcher === undefined
+        ? Effect.void
+        : Fiber.interrupt(watcher).pipe(Effect.timeout("10 seconds"), Effect.ignore)
     })
 
     return {
@@ -264,7 +278,8 @@ export const make = (
         all.map(({ index, process }) => `--- replica ${index} (pid ${process.pid}) ---\n${process.output()}`).join(
           "\n"
         ),
-      watch
+      watch,
+      stopWatching
     } satisfies Fleet
   })
 

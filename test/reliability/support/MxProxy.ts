@@ -28,16 +28,28 @@ export interface Held extends ProxiedRequest {
  * overlapped (the sandbox counts the peak; this says which operations it was).
  */
 export interface InFlight {
-  readonly begin: (memberGuid: string, operation: string) => () => void
+  /** `proxy` names the proxy (the replica) the request went through. */
+  readonly begin: (memberGuid: string, operation: string, proxy: string) => () => void
   readonly overlaps: () => ReadonlyArray<{ readonly memberGuid: string; readonly operations: ReadonlyArray<string> }>
+  /**
+   * Reads of one member (`readMember`, `readMemberStatus`) that reached the proxies less than `gapMs`
+   * of real time apart, with the replicas that sent them.
+   */
+  readonly closeReads: (gapMs: number) => ReadonlyArray<string>
 }
 
 /** A tracker of MX requests in flight. */
 export const inFlight = (): InFlight => {
   const current = new Map<string, Array<string>>()
   const overlaps: Array<{ readonly memberGuid: string; readonly operations: ReadonlyArray<string> }> = []
+  const reads = new Map<string, Array<{ readonly at: number; readonly what: string }>>()
   return {
-    begin: (memberGuid, operation) => {
+    begin: (memberGuid, operation, proxy) => {
+      if (operation === "readMember" || operation === "readMemberStatus") {
+        const list = reads.get(memberGuid) ?? []
+        list.push({ at: Date.now(), what: `${operation} via ${proxy}` })
+        reads.set(memberGuid, list)
+      }
       const list = current.get(memberGuid) ?? []
       list.push(operation)
       current.set(memberGuid, list)
@@ -47,7 +59,17 @@ export const inFlight = (): InFlight => {
         if (index >= 0) list.splice(index, 1)
       }
     },
-    overlaps: () => [...overlaps]
+    overlaps: () => [...overlaps],
+    closeReads: (gapMs) => {
+      const out: Array<string> = []
+      for (const [memberGuid, list] of reads) {
+        for (let i = 1; i < list.length; i++) {
+          const gap = list[i]!.at - list[i - 1]!.at
+          if (gap < gapMs) out.push(`${memberGuid}: ${list[i - 1]!.what}, then ${list[i]!.what} ${gap} ms later`)
+        }
+      }
+      return out
+    }
   }
 }
 
@@ -126,7 +148,11 @@ interface Hold {
 }
 
 /** A proxy to `target` (the sandbox's URL), closed with the scope. */
-export const make = (target: string, tracker: InFlight = inFlight()): Effect.Effect<MxProxy, never, Scope.Scope> =>
+export const make = (
+  target: string,
+  tracker: InFlight = inFlight(),
+  name = "proxy"
+): Effect.Effect<MxProxy, never, Scope.Scope> =>
   Effect.gen(function*() {
     let holds: Array<Hold> = []
     let watches: Array<{
@@ -150,7 +176,7 @@ export const make = (target: string, tracker: InFlight = inFlight()): Effect.Eff
           Deferred.unsafeDone(watch.deferred, Effect.succeed({ method, path, operation, memberGuid }))
         }
       }
-      const end = memberGuid === undefined ? () => {} : tracker.begin(memberGuid, operation)
+      const end = memberGuid === undefined ? () => {} : tracker.begin(memberGuid, operation, name)
       void (async () => {
         try {
           const body = await readBody(request)

@@ -542,6 +542,12 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       note(exit)
     }
     const labels = new Map(members.map((m) => [m.memberGuid as string, m.label]))
+    if (stats.minPollIntervalMs !== null && stats.minPollIntervalMs < 3_000) {
+      for (const line of theFleet.inFlight.closeReads(3_000 / spec.timeScale)) {
+        const guid = line.slice(0, line.indexOf(":"))
+        note(`reads closer than 3 s of MX time: ${labels.get(guid) ?? guid}${line.slice(guid.length)}`)
+      }
+    }
     for (const { memberGuid, operations } of theFleet.inFlight.overlaps()) {
       note(`requests overlapped for ${labels.get(memberGuid) ?? memberGuid}: ${operations.join(" + ")}`)
     }
@@ -562,6 +568,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       Effect.exit
     )
     note(`trial over (${Exit.isSuccess(exit) ? "completed" : "failed"}); closing its resources`)
+    if (fleetRef !== undefined) yield* fleetRef.stopWatching
     // Finalizers cannot be interrupted: one that hangs is left behind after a minute.
     yield* Scope.close(scope, Exit.void).pipe(Effect.disconnect, Effect.timeout("60 seconds"), Effect.ignore)
     note("resources closed")
