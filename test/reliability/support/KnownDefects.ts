@@ -49,10 +49,12 @@ export const knownDefects = {
    * Replicas started at the same moment on a new PostgreSQL database: one may exit at start-up with
    * `duplicate key value violates unique constraint "pg_type_typname_nsp_index"`, because
    * @effect/cluster's SqlRunnerStorage creates `cluster_runners` with `CREATE TABLE IF NOT EXISTS`,
-   * which PostgreSQL does not make safe against a concurrent creator. Fixed: the worker retries the
-   * engine's start. While `true`, the trials start their replicas one after the other.
+   * which PostgreSQL does not make safe against a concurrent creator. The worker's `Layer.retry` around
+   * the engine (Worker.ts) does not help: @effect/platform-node's NodeClusterSocket.layer wraps
+   * SqlRunnerStorage.layer and SqlMessageStorage.layer in `Layer.orDie`, so the error is a defect, which
+   * `Layer.retry` does not retry. While `true`, the trials start their replicas one after the other.
    */
-  concurrentStartOnNewDatabase: false,
+  concurrentStartOnNewDatabase: true,
   /**
    * New credentials for a member tracked without an institution code (`POST /members` without
    * `institutionCode`): `Aggregations.updateCredentials` reads the member at MX for its institution, and

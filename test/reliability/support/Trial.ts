@@ -542,6 +542,14 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       note(exit)
     }
     const labels = new Map(members.map((m) => [m.memberGuid as string, m.label]))
+    if (stats.resumesOutsideChallenged > 0) {
+      for (const member of members) {
+        const resumes = exchanges.all.filter((e) =>
+          e.operationId === "resumeAggregation" && e.url.includes(member.memberGuid)
+        ).map((e) => e.status)
+        if (resumes.length > 0) note(`${member.label}: MX answered its resumes ${resumes.join(", ")}`)
+      }
+    }
     if (stats.minPollIntervalMs !== null && stats.minPollIntervalMs < 3_000) {
       for (const line of theFleet.inFlight.closeReads(3_000 / spec.timeScale)) {
         const guid = line.slice(0, line.indexOf(":"))
