@@ -31,14 +31,24 @@ export interface WorkerProcess {
   readonly kill: Effect.Effect<void>
 }
 
-/** A free TCP port on 127.0.0.1 (bound, read and released). */
+/**
+ * A port on 127.0.0.1 free at the moment, for a child process to listen on (and listen on again after a
+ * restart). It is taken below Linux's ephemeral range (32768-60999): a port the OS hands out there
+ * could meanwhile become the local port of any outgoing connection (every test talks over TCP), and a
+ * replica restarted on it would fail with EADDRINUSE. Candidates are tried until one binds.
+ */
 export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
+  const attempt = (left: number) => {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000)
+    const server = createServer()
+    server.once("error", () => {
+      server.close()
+      if (left > 0) attempt(left - 1)
+      else resume(Effect.dieMessage("no free port found below the ephemeral range"))
+    })
+    server.listen(candidate, "127.0.0.1", () => server.close(() => resume(Effect.succeed(candidate))))
+  }
+  attempt(100)
 })
 
 const killGroup = (child: ChildProcess) => {
