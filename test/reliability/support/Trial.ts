@@ -246,6 +246,9 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     ...spec.sandbox
   }
   const { exchanges, layer } = environment(sandboxOptions)
+  /** The statuses MX answered one operation's calls for one member with, in order. */
+  const answered = (operationId: string, memberGuid: string) =>
+    exchanges.all.filter((e) => e.operationId === operationId && e.url.includes(memberGuid)).map((e) => e.status)
   const timeline: Array<string> = []
   const startedAt = Date.now()
   // RELIABILITY_DEBUG=1 also prints the timeline as it happens (to see where a trial hangs).
@@ -531,9 +534,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     if (base.aggregationsStarted !== base.aggregationsExpected) {
       note(`MX's aggregations by origin: ${JSON.stringify(stats.aggregationsByOrigin)}`)
       for (const member of members) {
-        const calls = exchanges.all.filter((e) =>
-          e.operationId === "aggregateMember" && e.url.includes(member.memberGuid)
-        ).map((e) => e.status)
+        const calls = answered("aggregateMember", member.memberGuid)
         const state = Option.getOrUndefined(yield* sandbox.member(member.memberGuid))
         note(
           `${member.label}: aggregate calls answered ${calls.join(", ") || "-"}; ` +
@@ -553,9 +554,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     const labels = new Map(members.map((m) => [m.memberGuid as string, m.label]))
     if (stats.resumesOutsideChallenged > 0) {
       for (const member of members) {
-        const resumes = exchanges.all.filter((e) =>
-          e.operationId === "resumeAggregation" && e.url.includes(member.memberGuid)
-        ).map((e) => e.status)
+        const resumes = answered("resumeAggregation", member.memberGuid)
         if (resumes.length > 0) note(`${member.label}: MX answered its resumes ${resumes.join(", ")}`)
       }
     }
