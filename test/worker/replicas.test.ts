@@ -93,4 +93,22 @@ describe("several replicas on PostgreSQL", () => {
       Effect.provide(Sandbox.layerServer({ port: 0, timeScale, seed: "replicas", aggregationDuration: "30 seconds" })),
       Effect.provide(NodeHttpClient.layerUndici)
     ), 90_000)
+
+  it.live("replicas started at the same moment on a new database all start", () =>
+    Effect.gen(function*() {
+      // The first start on a new database creates the cluster's tables; replicas starting together race
+      // to create them (PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent
+      // creator) and the loser tries again. A few new databases, three replicas each, all at once.
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const database = yield* TestDatabase.fresh("pg")
+        const started = yield* Effect.all([replica(database), replica(database), replica(database)], {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(started.length, 3)
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Sandbox.layerServer({ port: 0, timeScale, seed: "replicas-start" })),
+      Effect.provide(NodeHttpClient.layerUndici)
+    ), 120_000)
 })

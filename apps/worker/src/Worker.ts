@@ -10,7 +10,7 @@ import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/clus
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { Member } from "@mx-aggregation/domain"
 import { Store } from "@mx-aggregation/store"
-import { type Duration, Layer, Option, type Redacted, Schedule } from "effect"
+import { Cause, Data, type Duration, Layer, Option, type Redacted, Schedule } from "effect"
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
@@ -54,9 +54,31 @@ export const workflowEngine = (options: {
         })
     ),
     // Replicas starting together on a new PostgreSQL database race to create the cluster's tables
-    // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent creator): try again.
+    // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent creator): the loser tries again,
+    // when the tables exist. NodeClusterSocket turns the storage's errors into defects (`Layer.orDie`),
+    // which `Layer.retry` would not retry: they are made failures first (an interruption stays one).
+    Layer.catchAllCause((cause) =>
+      Layer.failCause(
+        Cause.isInterruptedOnly(cause)
+          ? Cause.map(cause, (error) => new EngineStartError({ cause: Cause.fail(error) }))
+          : Cause.fail(new EngineStartError({ cause }))
+      )
+    ),
     Layer.retry(Schedule.spaced("500 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
   )
+}
+
+/**
+ * The durable workflow engine could not start (its storage could not be prepared), even after a few
+ * tries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EngineStartError extends Data.TaggedError("EngineStartError")<{ readonly cause: Cause.Cause<unknown> }> {
+  override get message() {
+    return `the workflow engine could not start: ${Cause.pretty(this.cause)}`
+  }
 }
 
 /**

@@ -52,9 +52,11 @@ export const knownDefects = {
    * which PostgreSQL does not make safe against a concurrent creator. The worker's `Layer.retry` around
    * the engine (Worker.ts) does not help: @effect/platform-node's NodeClusterSocket.layer wraps
    * SqlRunnerStorage.layer and SqlMessageStorage.layer in `Layer.orDie`, so the error is a defect, which
-   * `Layer.retry` does not retry. While `true`, the trials start their replicas one after the other.
+   * `Layer.retry` does not retry. Fixed: the engine's start turns defects into failures before retrying
+   * (the loser starts once the tables exist). While `true`, the trials start their replicas one after the
+   * other.
    */
-  concurrentStartOnNewDatabase: true,
+  concurrentStartOnNewDatabase: false,
   /**
    * New credentials for a member tracked without an institution code (`POST /members` without
    * `institutionCode`): `Aggregations.updateCredentials` reads the member at MX for its institution, and
