@@ -65,6 +65,32 @@ export class FlagError extends Error {
 }
 
 /**
+ * Parses the command line with `parse`: prints `usage` and exits 0 on `--help`, prints the one line
+ * of a `FlagError` (prefixed with the script's `name`) and exits 2 on a bad flag.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseOrExit = <F>(
+  name: string,
+  parse: (argv: ReadonlyArray<string>) => F | "help",
+  usage: string
+): F => {
+  try {
+    const parsed = parse(process.argv.slice(2))
+    if (parsed === "help") {
+      console.log(usage)
+      return process.exit(0)
+    }
+    return parsed
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error
+    console.error(`${name}: ${error.message}`)
+    return process.exit(2)
+  }
+}
+
+/**
  * The usage text.
  *
  * @since 0.1.0
@@ -105,11 +131,31 @@ const valued = [
 
 const booleans = ["webhooks", "no-naive", "naive-only", "json", "help"] as const
 
-const number = (
-  raw: Map<string, string>,
+/**
+ * The range a numeric flag must be in.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export interface NumberCheck {
+  readonly integer?: boolean
+  readonly min: number
+  readonly max?: number
+  readonly exclusiveMin?: boolean
+}
+
+/**
+ * The number given to `--name`, or `fallback` when the flag is absent. Throws `FlagError` when the
+ * value is not a number in range.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const number = (
+  raw: ReadonlyMap<string, string>,
   name: string,
   fallback: number,
-  check: { readonly integer?: boolean; readonly min: number; readonly max?: number; readonly exclusiveMin?: boolean }
+  check: NumberCheck
 ): number => {
   const text = raw.get(name)
   if (text === undefined) return fallback
@@ -129,13 +175,18 @@ const number = (
 }
 
 /**
- * Parses `process.argv.slice(2)`. Throws `FlagError` on an unknown flag, a missing value or a value
- * out of range; returns `"help"` for `--help`.
+ * Splits `argv` into flags: `--name value` or `--name=value` for the `valued` names, `--name` alone
+ * for the `booleans` (their value is `"true"`). Throws `FlagError` on an unknown flag, a stray
+ * argument or a missing value; returns `"help"` for `-h`, or for `--help` when `booleans` lists it.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
+export const split = (
+  argv: ReadonlyArray<string>,
+  valued: ReadonlyArray<string>,
+  booleans: ReadonlyArray<string>
+): Map<string, string> | "help" => {
   const raw = new Map<string, string>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -143,34 +194,68 @@ export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
     if (!arg.startsWith("--")) throw new FlagError(`unexpected argument "${arg}" (see --help)`)
     const eq = arg.indexOf("=")
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
-    if ((booleans as ReadonlyArray<string>).includes(name)) {
+    if (booleans.includes(name)) {
       if (eq !== -1) throw new FlagError(`--${name} takes no value`)
       raw.set(name, "true")
       continue
     }
-    if (!(valued as ReadonlyArray<string>).includes(name)) throw new FlagError(`unknown flag --${name} (see --help)`)
+    if (!valued.includes(name)) throw new FlagError(`unknown flag --${name} (see --help)`)
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
     if (value === undefined || (eq === -1 && value.startsWith("--"))) throw new FlagError(`--${name} needs a value`)
     raw.set(name, value)
   }
-  if (raw.has("help")) return "help"
-  if (raw.has("no-naive") && raw.has("naive-only")) {
-    throw new FlagError("--no-naive and --naive-only exclude each other")
-  }
-  const members = number(raw, "members", 1000, { integer: true, min: 1, max: 100_000 })
-  const timeScale = number(raw, "time-scale", 10, { min: 1, max: 10_000 })
+  return raw.has("help") ? "help" : raw
+}
+
+/**
+ * What the sandbox child and its population are made of (see `SandboxProcess.settingsFor`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SandboxFlags = Pick<
+  Flags,
+  "members" | "membersPerUser" | "latencyMs" | "aggregationSeconds" | "mfaShare" | "timeScale" | "seed"
+>
+
+/**
+ * Reads the flags of `SandboxFlags` (`--members`, `--members-per-user`, `--latency`,
+ * `--aggregation-seconds`, `--mfa-share`, `--time-scale`, `--seed`), shared by the benchmarks.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const sandbox = (raw: ReadonlyMap<string, string>, members: number): SandboxFlags => {
   const seed = raw.get("seed") ?? "1"
   if (seed.trim() === "") throw new FlagError("--seed must not be empty")
   return {
-    members,
+    members: number(raw, "members", members, { integer: true, min: 1, max: 100_000 }),
     membersPerUser: number(raw, "members-per-user", 10, { integer: true, min: 1, max: 1000 }),
     latencyMs: number(raw, "latency", 100, { min: 0, max: 60_000 }),
     aggregationSeconds: number(raw, "aggregation-seconds", 30, { min: 0, max: 86_400, exclusiveMin: true }),
+    mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
+    timeScale: number(raw, "time-scale", 10, { min: 1, max: 10_000 }),
+    seed
+  }
+}
+
+/**
+ * Parses `process.argv.slice(2)`. Throws `FlagError` on an unknown flag, a missing value or a value
+ * out of range; returns `"help"` for `--help`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
+  const raw = split(argv, valued, booleans)
+  if (raw === "help") return "help"
+  if (raw.has("no-naive") && raw.has("naive-only")) {
+    throw new FlagError("--no-naive and --naive-only exclude each other")
+  }
+  return {
+    ...sandbox(raw, 1000),
     rateLimit: number(raw, "rate-limit", 50, { min: 0, max: 100_000, exclusiveMin: true }),
     concurrency: number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
-    mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
-    timeScale,
-    seed,
     maxRuns: number(raw, "max-runs", 100, { integer: true, min: 1, max: 100_000 }),
     timeoutSeconds: number(raw, "timeout", 600, { min: 0, max: 86_400, exclusiveMin: true }),
     webhooks: raw.has("webhooks"),

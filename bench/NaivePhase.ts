@@ -66,16 +66,7 @@ const member = (ref: MxClient.MemberRef, answered: Ref.Ref<number>) =>
 export const run = (flags: Flags, logs: Phase.Logs) =>
   Effect.gen(function*() {
     const sandbox = yield* Effect.acquireRelease(
-      Effect.promise(() =>
-        SandboxProcess.start({
-          seed: flags.seed,
-          timeScale: flags.timeScale,
-          aggregationSeconds: flags.aggregationSeconds,
-          latencyRealMs: flags.latencyMs,
-          population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
-          skipAggregation: true
-        })
-      ),
+      Effect.promise(() => SandboxProcess.start(SandboxProcess.settingsFor(flags))),
       (handle) => Effect.promise(() => handle.stop())
     )
     const mxClock = Phase.mxClockOf(sandbox, flags.timeScale)

@@ -4,14 +4,35 @@
  *
  * @since 0.1.0
  */
+import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
 import { cpus } from "node:os"
 import type { Flags } from "./Flags.js"
 import type * as Phase from "./Phase.js"
 import * as Population from "./Population.js"
 
-const int = (n: number) => Math.round(n).toLocaleString("en-US")
-const fixed = (n: number, digits = 2) => n.toFixed(digits)
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+/**
+ * A whole number with thousands separators.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const int = (n: number): string => Math.round(n).toLocaleString("en-US")
+
+/**
+ * A number with `digits` decimals.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const fixed = (n: number, digits = 2): string => n.toFixed(digits)
+
+/**
+ * Bytes as whole megabytes.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 
 /**
  * A duration as `1h 02m 03s` (or `12.3 s` under a minute).
@@ -30,7 +51,13 @@ export const duration = (ms: number): string => {
     : `${m}m ${String(s).padStart(2, "0")}s`
 }
 
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+/**
+ * A plain-text table: the first column left-aligned, the others right-aligned.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
   const line = (cells: ReadonlyArray<string>) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()
@@ -62,6 +89,72 @@ export const rateBoundMs = (result: Phase.Result, flags: Flags): number =>
   (result.stats.requests / flags.rateLimit) * 1000
 
 /**
+ * The responses MX answered 429, 5xx and any other 4xx, as `a / b / c`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const statusCounts = (stats: Stats): string => {
+  const sum = (f: (s: number) => boolean) =>
+    Object.entries(stats.byStatus).filter(([s]) => f(Number(s))).reduce((n, [, k]) => n + k, 0)
+  return `${sum((s) => s === 429)} / ${sum((s) => s >= 500)} / ${sum((s) => s >= 400 && s < 500 && s !== 429)}`
+}
+
+/**
+ * The table of MX calls per aggregation by endpoint, one pair of columns per phase.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const endpoints = (
+  results: ReadonlyArray<{ readonly name: string; readonly members: number; readonly stats: Stats }>
+): string => {
+  const perAggregation = (members: number, n: number) => fixed(n / members)
+  const operations = [...new Set(results.flatMap((r) => Object.keys(r.stats.byOperation)))].sort()
+  return [
+    "MX calls per aggregation, by endpoint",
+    table(
+      ["operation", ...results.flatMap((r) => [`${r.name} total`, `${r.name} /agg`])],
+      [
+        ...operations.map((op) => [
+          op,
+          ...results.flatMap((r) => {
+            const n = r.stats.byOperation[op] ?? 0
+            return [int(n), perAggregation(r.members, n)]
+          })
+        ]),
+        ["all", ...results.flatMap((r) => [int(r.stats.requests), perAggregation(r.members, r.stats.requests)])]
+      ]
+    )
+  ].join("\n")
+}
+
+/**
+ * How a phase ended: outcomes, notes, what was unfinished when it timed out, warnings by message.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const ending = (
+  r: Pick<Phase.Result, "name" | "outcomes" | "notes" | "timedOut" | "stuck" | "warnings">,
+  outcomesLabel: string,
+  timeoutSeconds: number
+): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const outcomes = Object.entries(r.outcomes).map(([k, v]) => `${k}=${v}`).join(", ")
+  out.push(`${r.name}: ${outcomesLabel}: ${outcomes || "none"}`)
+  for (const note of r.notes) out.push(`${r.name}: ${note}`)
+  if (r.timedOut) out.push(`${r.name}: TIMED OUT after ${timeoutSeconds} s real; unfinished:`)
+  for (const line of r.stuck) out.push(`  ${line}`)
+  if (r.warnings.length > 0) {
+    out.push(`${r.name}: warnings logged:`)
+    for (const [message, count] of r.warnings.slice(0, 12)) out.push(`  ${String(count).padStart(6)}  ${message}`)
+    if (r.warnings.length > 12) out.push(`  … and ${r.warnings.length - 12} other message(s)`)
+  }
+  return out
+}
+
+/**
  * The full report.
  *
  * @since 0.1.0
@@ -82,12 +175,7 @@ export const render = (flags: Flags, results: ReadonlyArray<Phase.Result>): stri
     row("makespan / lower bound", (r) => fixed(r.makespanRealMs / rateBoundMs(r, flags))),
     row("aggregations started at MX", (r) => int(r.stats.aggregationsStarted)),
     row("MFA rounds answered", (r) => int(r.mfaAnswered)),
-    row("429 / 5xx / other 4xx responses", (r) => {
-      const by = r.stats.byStatus
-      const sum = (f: (s: number) => boolean) =>
-        Object.entries(by).filter(([s]) => f(Number(s))).reduce((n, [, k]) => n + k, 0)
-      return `${sum((s) => s === 429)} / ${sum((s) => s >= 500)} / ${sum((s) => s >= 400 && s < 500 && s !== 429)}`
-    }),
+    row("429 / 5xx / other 4xx responses", (r) => statusCounts(r.stats)),
     row(
       "webhooks delivered / failed attempts",
       (r) => `${int(r.stats.webhooks.delivered)} / ${int(r.stats.webhooks.failedAttempts)}`
@@ -110,22 +198,8 @@ export const render = (flags: Flags, results: ReadonlyArray<Phase.Result>): stri
       (r) => `${fixed(r.eventLoopDelay.p99Ms, 0)} / ${fixed(r.eventLoopDelay.maxMs, 0)}`
     )
   ]))
-  const operations = [...new Set(results.flatMap((r) => Object.keys(r.stats.byOperation)))].sort()
   out.push("")
-  out.push("MX calls per aggregation, by endpoint")
-  out.push(table(
-    ["operation", ...results.flatMap((r) => [`${r.name} total`, `${r.name} /agg`])],
-    [
-      ...operations.map((op) => [
-        op,
-        ...results.flatMap((r) => {
-          const n = r.stats.byOperation[op] ?? 0
-          return [int(n), perAggregation(r, n)]
-        })
-      ]),
-      ["all", ...results.flatMap((r) => [int(r.stats.requests), perAggregation(r, r.stats.requests)])]
-    ]
-  ))
+  out.push(endpoints(results))
   const worker = results.find((r) => r.name === "worker")
   const naive = results.find((r) => r.name === "naive")
   if (worker && naive) {
@@ -142,17 +216,8 @@ export const render = (flags: Flags, results: ReadonlyArray<Phase.Result>): stri
     )
   }
   for (const r of results) {
-    const outcomes = Object.entries(r.outcomes).map(([k, v]) => `${k}=${v}`).join(", ")
     out.push("")
-    out.push(`${r.name}: ${r.name === "worker" ? "runs by outcome" : "members by end"}: ${outcomes || "none"}`)
-    for (const note of r.notes) out.push(`${r.name}: ${note}`)
-    if (r.timedOut) out.push(`${r.name}: TIMED OUT after ${flags.timeoutSeconds} s real; unfinished:`)
-    for (const line of r.stuck) out.push(`  ${line}`)
-    if (r.warnings.length > 0) {
-      out.push(`${r.name}: warnings logged:`)
-      for (const [message, count] of r.warnings.slice(0, 12)) out.push(`  ${String(count).padStart(6)}  ${message}`)
-      if (r.warnings.length > 12) out.push(`  … and ${r.warnings.length - 12} other message(s)`)
-    }
+    out.push(...ending(r, r.name === "worker" ? "runs by outcome" : "members by end", flags.timeoutSeconds))
   }
   return out.join("\n")
 }

@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
+import type { SandboxFlags } from "./Flags.js"
 import type * as Population from "./Population.js"
 
 /**
@@ -27,7 +28,30 @@ export interface Settings {
   readonly population: Population.Plan
   /** Create the members with `skip_aggregation` (no aggregation until someone calls aggregate). */
   readonly skipAggregation: boolean
+  /**
+   * MX's rate limit, enforced by the sandbox: requests per real second over all clients (a token
+   * bucket holding one second's worth), answered 429 above it. Unset: no limit at MX.
+   */
+  readonly rateLimit?: number | undefined
 }
+
+/**
+ * The settings of the benchmarks' sandbox: members created with `skip_aggregation`, so that the
+ * worker's own aggregate calls are what is measured (MX's automatic aggregation at member creation
+ * would make the worker only follow it, FollowAggregation, and hide the cost of aggregating).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const settingsFor = (flags: SandboxFlags, options: { readonly rateLimit?: number } = {}): Settings => ({
+  seed: flags.seed,
+  timeScale: flags.timeScale,
+  aggregationSeconds: flags.aggregationSeconds,
+  latencyRealMs: flags.latencyMs,
+  population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
+  skipAggregation: true,
+  rateLimit: options.rateLimit
+})
 
 /**
  * A user the child created, with its members in creation order.

@@ -9,37 +9,19 @@
  */
 import { HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
 import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
-import {
-  AccountsAndTransactions,
-  AggregationRuns,
-  Database,
-  Outbox,
-  PendingChallenges,
-  TrackedMembers
-} from "@mx-aggregation/store"
+import { Database, PendingChallenges } from "@mx-aggregation/store"
 import { Aggregations, EngineConfig, MxTime, Worker } from "@mx-aggregation/worker"
-import { Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Ref, Schedule } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { loadavg } from "node:os"
 import { join } from "node:path"
+import * as Completion from "./Completion.js"
 import type { Flags } from "./Flags.js"
 import * as Phase from "./Phase.js"
 import * as SandboxProcess from "./SandboxProcess.js"
-
-const settings = (flags: Flags): SandboxProcess.Settings => ({
-  seed: flags.seed,
-  timeScale: flags.timeScale,
-  aggregationSeconds: flags.aggregationSeconds,
-  latencyRealMs: flags.latencyMs,
-  population: { members: flags.members, membersPerUser: flags.membersPerUser, mfaShare: flags.mfaShare },
-  // The worker's own aggregate calls are what is measured: MX's automatic aggregation at member
-  // creation would make the worker only follow it (FollowAggregation) and hide the cost of aggregating.
-  skipAggregation: true
-})
 
 /**
  * Answers every open challenge with `correct`, as soon as it is stored, on MX time. An answer that
@@ -82,61 +64,6 @@ const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<n
     )
   })
 
-interface Progress {
-  readonly done: number
-  readonly tracked: number
-}
-
-/**
- * One cheap aggregate query over the store's table (the driver must not load the worker: decoding
- * 1,000 rows every 100 ms would show up as worker CPU).
- */
-const progress = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly tracked: number; readonly done: number | null }>`
-    SELECT COUNT(*) AS tracked,
-      SUM(CASE WHEN active_run_id IS NULL AND connection_status = 'CONNECTED' AND is_being_aggregated = 0
-        AND next_action = 'PullData' THEN 1 ELSE 0 END) AS done
-    FROM tracked_members WHERE tracked = 1`
-  const row = rows[0]
-  return { done: Number(row?.done ?? 0), tracked: Number(row?.tracked ?? 0) } as Progress
-})
-
-/** What is unfinished, grouped, with one sample run's observations per group. */
-const describeStuck = Effect.gen(function*() {
-  const tracked = yield* TrackedMembers.TrackedMembers
-  const runs = yield* AggregationRuns.AggregationRuns
-  const pending = yield* PendingChallenges.PendingChallenges
-  const rows = yield* tracked.list()
-  const groups = new Map<string, Array<TrackedMembers.TrackedMember>>()
-  for (const m of rows) {
-    if (m.activeRunId === null && m.status === "CONNECTED" && m.nextAction === "PullData") continue
-    const key = `status=${m.status ?? "null"} aggregating=${m.isBeingAggregated} run=${
-      m.activeRunId === null ? "none" : "active"
-    } next=${m.nextAction ?? "none"} failures=${m.consecutiveFailures}`
-    groups.set(key, [...(groups.get(key) ?? []), m])
-  }
-  const lines: Array<string> = []
-  for (const [key, members] of groups) {
-    lines.push(`${members.length} member(s): ${key}`)
-    const sample = members[0]!
-    if (sample.activeRunId !== null) {
-      const run = yield* runs.get(sample.activeRunId)
-      if (Option.isSome(run)) {
-        const r = run.value
-        lines.push(
-          `  e.g. ${sample.memberGuid} run ${r.run.runId}: started ${new Date(r.run.startedAt).toISOString()}, ` +
-            `${r.run.mxCalls} MX calls, observed ${r.observations.map((o) => o.status ?? "null").join(" > ")}`
-        )
-      }
-    }
-  }
-  lines.push(`open challenges: ${(yield* pending.listPending()).length}`)
-  const outcomes = yield* runs.countByOutcome
-  lines.push(`runs by outcome: ${outcomes.map((o) => `${o.outcome ?? "running"}=${o.count}`).join(", ")}`)
-  return lines
-})
-
 /**
  * Runs the worker phase.
  *
@@ -146,7 +73,7 @@ const describeStuck = Effect.gen(function*() {
 export const run = (flags: Flags, logs: Phase.Logs) =>
   Effect.gen(function*() {
     const sandbox = yield* Effect.acquireRelease(
-      Effect.promise(() => SandboxProcess.start(settings(flags))),
+      Effect.promise(() => SandboxProcess.start(SandboxProcess.settingsFor(flags))),
       (handle) => Effect.promise(() => handle.stop())
     )
     const dir = yield* Effect.acquireRelease(
@@ -198,11 +125,11 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         const answered = yield* Ref.make(0)
         const answerFailures = yield* Ref.make(0)
         yield* Effect.forkScoped(answerer(mxClock, answered, answerFailures))
-        let last: Progress = { done: 0, tracked: 0 }
+        let last: Completion.Progress = { done: 0, tracked: 0 }
         let lastPrinted = 0
         const deadline = realStart + flags.timeoutSeconds * 1000
         while (Date.now() < deadline) {
-          last = yield* progress
+          last = yield* Completion.progress
           if (last.done === flags.members) break
           if (Date.now() - lastPrinted > 5_000) {
             lastPrinted = Date.now()
@@ -219,24 +146,9 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         const sandboxEnd = sandbox.usage()
         const stats = yield* Effect.promise(() => sandbox.stats())
         const timedOut = last.done !== flags.members
-        const stuck = timedOut ? yield* describeStuck : []
+        const stuck = timedOut ? yield* Completion.describeStuck : []
         // Checked after the clock stopped: every member's data is in the store.
-        const data = yield* AccountsAndTransactions.AccountsAndTransactions
-        const tracked = yield* TrackedMembers.TrackedMembers
-        let pulled = 0
-        for (const m of yield* tracked.list()) {
-          const watermark = yield* data.watermark(m.memberGuid)
-          if (
-            Option.isSome(watermark) && m.successfullyAggregatedAt !== null &&
-            watermark.value.lastPulledAt >= m.successfullyAggregatedAt
-          ) pulled++
-        }
-        const totals = yield* data.totals
-        const outcomes = yield* (yield* AggregationRuns.AggregationRuns).countByOutcome
-        const events = yield* (yield* Outbox.Outbox).undelivered({ limit: 1_000_000 }).pipe(
-          Effect.map((rows) => rows.length),
-          Effect.orElseSucceed(() => -1)
-        )
+        const verified = yield* Completion.verify
         return {
           realEnd,
           mxEnd,
@@ -245,10 +157,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
           stats,
           timedOut,
           stuck,
-          pulled,
-          totals,
-          outcomes,
-          events,
+          verified,
           done: last.done,
           answered: yield* Ref.get(answered),
           answerFailures: yield* Ref.get(answerFailures)
@@ -260,7 +169,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       name: "worker",
       members: flags.members,
       completed: measured.done,
-      outcomes: Object.fromEntries(measured.outcomes.map((o) => [o.outcome ?? "running", o.count])),
+      outcomes: measured.verified.outcomes,
       makespanRealMs: measured.realEnd - realStart,
       makespanMxMs: measured.mxEnd - mxStart,
       stats: measured.stats,
@@ -274,9 +183,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
       stuck: measured.stuck,
       warnings: logs.take(),
       notes: [
-        `data pulled after the last aggregation: ${measured.pulled}/${flags.members} members ` +
-        `(${measured.totals.accounts} accounts, ${measured.totals.transactions} transactions stored)`,
-        ...(measured.events >= 0 ? [`outbox events written: ${measured.events}`] : []),
+        ...Completion.notes(flags.members, measured.verified),
         ...(measured.answerFailures > 0
           ? [`MFA answers that failed (each try counted): ${measured.answerFailures}`]
           : [])

@@ -68,7 +68,10 @@ Ready.pipe(
     aggregationDuration: `${settings.aggregationSeconds} seconds`,
     // Nothing but the client under test starts aggregations.
     background: { enabled: false },
-    faults: settings.latencyRealMs > 0 ? { latency: Duration.millis(settings.latencyRealMs) } : {}
+    faults: {
+      ...(settings.latencyRealMs > 0 ? { latency: Duration.millis(settings.latencyRealMs) } : {}),
+      ...(settings.rateLimit === undefined ? {} : { rateLimit: { requestsPerSecond: settings.rateLimit } })
+    }
   })),
   Layer.provide(NodeHttpClient.layerUndici),
   Layer.launch,

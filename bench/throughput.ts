@@ -15,19 +15,7 @@ import * as Phase from "./Phase.js"
 import * as Report from "./Report.js"
 import * as WorkerPhase from "./WorkerPhase.js"
 
-let flags: Flags.Flags
-try {
-  const parsed = Flags.parse(process.argv.slice(2))
-  if (parsed === "help") {
-    console.log(Flags.usage)
-    process.exit(0)
-  }
-  flags = parsed
-} catch (error) {
-  if (!(error instanceof Flags.FlagError)) throw error
-  console.error(`throughput: ${error.message}`)
-  process.exit(2)
-}
+const flags = Flags.parseOrExit("throughput", Flags.parse, Flags.usage)
 
 const logs = Phase.countingLogger()
 
