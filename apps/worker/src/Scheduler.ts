@@ -58,6 +58,8 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
         Effect.tap((n) => n > 0 ? Effect.logInfo(`tracking ${n} new member(s) of ${userGuid}`) : Effect.void),
         Effect.catchAll((error) => Effect.logWarning("member discovery failed", error))
       ), { discard: true })
+    // With several replicas the scheduler runs on one of them (a cluster singleton): say which.
+    yield* Effect.logInfo("the scheduler runs on this replica")
     const recovered = yield* aggregations.recover.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
     if (recovered > 0) yield* Effect.logInfo(`restarted ${recovered} claimed run(s)`)
     let pass = 0
@@ -73,7 +75,7 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
       // The interval is MX time too.
       MxTime.within(config.mxClock)
     )
-  })
+  }).pipe(Effect.onExit(() => Effect.logInfo("the scheduler stopped on this replica")))
 
 /**
  * The scheduler as a cluster singleton.

@@ -73,6 +73,8 @@ export interface Fleet {
   /** SIGSTOPs (`true`) or SIGCONTs (`false`) a replica's process group. */
   readonly pause: (index: number, paused: boolean) => Effect.Effect<void>
   readonly running: (index: number) => boolean
+  /** The output of the replica's current (or last) process, as written. */
+  readonly output: (index: number) => string
   /** Kills so far. */
   readonly kills: () => number
   /** Exits nobody asked for, each described with the end of the replica's output. */
@@ -251,6 +253,7 @@ export const make = (
       retire,
       pause,
       running,
+      output: (index) => current[index]?.output() ?? "",
       kills: () => kills,
       unexpectedExits: () => [...unexpected],
       anyApi: () => {
