@@ -82,8 +82,11 @@ export interface Service {
     options?: StartOptions
   ) => Effect.Effect<Started, StoreError.StoreError | MemberNotTracked>
   /**
-   * Validates MFA answers against the member's pending challenges, resumes the aggregation at MX and
-   * wakes the waiting run. The answers go to MX only: never to the journal, the database or a log.
+   * Validates MFA answers against the member's pending challenges, checks that MX still asks that round,
+   * resumes the aggregation at MX and wakes the waiting run. When MX no longer asks it (answers that
+   * reached MX before, in a submission whose response was lost), nothing is sent: the round is closed
+   * as answered, the waiting run woken, and the caller gets `MemberNotWaiting`. The answers go to MX
+   * only: never to the journal, the database or a log.
    */
   readonly answerChallenges: (
     memberGuid: Member.MemberGuid,
@@ -153,6 +156,12 @@ export interface Service {
  */
 export class Aggregations extends Context.Tag("@mx-aggregation/worker/Aggregations")<Aggregations, Service>() {}
 
+/** Whether MX asks exactly the round's challenges (the same guids): answers to it can be sent. */
+const asksRound = (round: PendingChallenges.PendingChallenge, asked: ReadonlyArray<Member.Challenge>): boolean => {
+  const guids = new Set<string>(round.challenges.map((c) => c.guid))
+  return asked.length > 0 && asked.length === guids.size && asked.every((c) => guids.has(c.guid))
+}
+
 const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger => {
   switch (reason) {
     case "scheduled":
@@ -186,6 +195,16 @@ export const make = Effect.gen(function*() {
   const execute = (payload: RunPayload) =>
     AggregationWorkflow.execute(payload, { discard: true }).pipe(Effect.provide(context), Effect.asVoid)
 
+  /** Runs `effect` in one SQL transaction; a failure of the transaction itself is a `StoreError`. */
+  const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>
+    sql.withTransaction(effect).pipe(
+      Effect.catchTag(
+        "SqlError",
+        (cause) =>
+          Effect.fail(new StoreError.StoreError({ reason: "QueryFailed", operation, message: cause.message, cause }))
+      )
+    )
+
   const start: Service["start"] = (memberGuid, trigger, options = {}) =>
     Effect.gen(function*() {
       const member = yield* tracked.get(memberGuid)
@@ -193,7 +212,8 @@ export const make = Effect.gen(function*() {
       const runId = AggregationRuns.RunId.make(`run-${randomUUID()}`)
       // The claim and the run record commit together: a crash can never leave a member claimed by a
       // run that does not exist.
-      const claimed = yield* sql.withTransaction(
+      const claimed = yield* transaction(
+        "Aggregations.start",
         Effect.flatMap(
           tracked.claim(memberGuid, runId),
           (claimed) =>
@@ -201,15 +221,7 @@ export const make = Effect.gen(function*() {
               ? Effect.as(runs.start({ runId, memberGuid, reason: reasonOf(trigger) }), true)
               : Effect.succeed(false)
         )
-      ).pipe(Effect.catchTag("SqlError", (cause) =>
-        Effect.fail(
-          new StoreError.StoreError({
-            reason: "QueryFailed",
-            operation: "Aggregations.start",
-            message: cause.message,
-            cause
-          })
-        )))
+      )
       if (!claimed) {
         const current = yield* tracked.get(memberGuid)
         return {
@@ -234,6 +246,28 @@ export const make = Effect.gen(function*() {
       return { _tag: "Started", runId } as const
     })
 
+  /**
+   * Closes the round as answered and wakes the run waiting on it, unless the round was closed meanwhile
+   * (the run saw MX move on, or stored MX's next round): then that run has moved on already, and a newer
+   * round must stay open.
+   */
+  const closeAnswered = (round: PendingChallenges.PendingChallenge) =>
+    Effect.gen(function*() {
+      const closed = yield* transaction(
+        "Aggregations.answerChallenges",
+        Effect.flatMap(pending.current(round.memberGuid), (open) =>
+          Option.exists(open, (p) => p.id === round.id)
+            ? pending.resolve({ memberGuid: round.memberGuid, runId: round.runId, resolution: "answered" })
+            : Effect.succeed(false))
+      )
+      if (!closed) return
+      const executionId = yield* executionIdOf(round.runId)
+      const deferred = challengeAnswered(round.id)
+      const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: AggregationWorkflow, executionId })
+      yield* DurableDeferred.succeed(deferred, { token, value: void 0 }).pipe(Effect.provide(context))
+      yield* Metrics.mfaWaitEnded("answered", (yield* Clock.currentTimeMillis) - round.createdAt)
+    })
+
   const answerChallenges: Service["answerChallenges"] = (memberGuid, answers) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -244,20 +278,31 @@ export const make = Effect.gen(function*() {
           message: `Member ${memberGuid} is not waiting for MFA answers`
         })
       }
+      const round = current.value
       const member = yield* tracked.get(memberGuid)
       const status: ConnectionStatus.NullableConnectionStatus = Option.match(member, {
         onNone: () => null,
         onSome: (m) => m.status
       })
       const userGuid = Option.getOrThrow(member).userGuid
-      const ordered = yield* Mfa.prepareResume(status, current.value.challenges, answers)
+      const ordered = yield* Mfa.prepareResume(status, round.challenges, answers)
+      // The round stays open here until the run's next check even when MX took answers already (a
+      // submission whose response was lost, e.g. its replica died): a resume now would reach MX outside
+      // CHALLENGED, or answer a round MX no longer asks. Listing the challenges is not a status read, so
+      // it needs no spacing from the waiting run's own reads of the member.
+      const asked = yield* mx.listMemberChallenges({ userGuid, memberGuid })
+      if (!asksRound(round, asked)) {
+        yield* closeAnswered(round)
+        yield* Effect.logInfo("MFA answers not sent: MX no longer asks the round").pipe(
+          Effect.annotateLogs({ memberGuid, stillChallenged: asked.length > 0 })
+        )
+        return yield* new MemberNotWaiting({
+          memberGuid,
+          message: `The MFA round of member ${memberGuid} was already answered: MX no longer asks these challenges`
+        })
+      }
       yield* mx.resumeAggregation({ userGuid, memberGuid, answers: ordered })
-      yield* pending.resolve({ memberGuid, runId: current.value.runId, resolution: "answered" })
-      const executionId = yield* executionIdOf(current.value.runId)
-      const deferred = challengeAnswered(current.value.id)
-      const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: AggregationWorkflow, executionId })
-      yield* DurableDeferred.succeed(deferred, { token, value: void 0 }).pipe(Effect.provide(context))
-      yield* Metrics.mfaWaitEnded("answered", now - current.value.createdAt)
+      yield* closeAnswered(round)
       yield* Effect.logInfo("MFA answers sent; run resumed").pipe(Effect.annotateLogs({ memberGuid }))
     })
 
@@ -279,8 +324,11 @@ export const make = Effect.gen(function*() {
       const ref = { userGuid: member.value.userGuid, memberGuid }
       // The guide: always request the member's own required credentials before updating them.
       const memberCredentials = yield* Stream.runCollect(mx.listMemberCredentials(ref))
-      const institutionCode = member.value.institutionCode ??
-        (yield* mx.readMember(ref)).institution_code ?? Member.InstitutionCode.make("unknown")
+      // No read of the member at MX for a missing institution code: the follow-up run reads the member
+      // at once, and two reads of one member must be 3 s apart. The plan needs the institution only to
+      // compare with `otherMembers`, whose credential values the worker never holds (MX refuses a
+      // duplicate with a 409, mapped below).
+      const institutionCode = member.value.institutionCode ?? Member.InstitutionCode.make("unknown")
       const plan = yield* CredentialUpdate.plan({
         member: { guid: memberGuid, user_guid: ref.userGuid, institution_code: institutionCode },
         memberCredentials: [...memberCredentials],

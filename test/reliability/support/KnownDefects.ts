@@ -9,10 +9,11 @@ export const knownDefects = {
    * The same MFA answers submitted again after the first submission got no response (its replica died
    * while MX's answer to the resume was on its way) resume the member again: the open round is still
    * offered, and `answerChallenges` calls MX's resume without checking that MX still asks it. MX
-   * answers 405 (a resume outside CHALLENGED). While `true`, the kill trials tolerate that count and a
-   * test checks the exact symptom.
+   * answers 405 (a resume outside CHALLENGED). Fixed: `answerChallenges` lists MX's challenges first;
+   * when MX no longer asks the round it closes it as answered, wakes the run and refuses the answers
+   * (409). While `true`, the kill trials tolerate that count and a test checks the exact symptom.
    */
-  resubmittedAnswersResumeAgain: true,
+  resubmittedAnswersResumeAgain: false,
   /**
    * A replica killed while MX's answer to an MFA resume is on its way (MX resumed, the worker never
    * heard back) leaves the answered round open: the restarted run keeps waiting on it, and the control
@@ -62,7 +63,9 @@ export const knownDefects = {
    * `institutionCode`): `Aggregations.updateCredentials` reads the member at MX for its institution, and
    * the follow-up run's ObserveAndDecide reads it again at once: two reads about 30 ms of real time
    * (1.5 s of MX time at scale 50) apart, under MX's 3-second minimum. Shown by the split-brain trials
-   * (their members are tracked through the control API); no trial works around it.
+   * (their members are tracked through the control API); no trial works around it. Fixed:
+   * `updateCredentials` no longer reads the member (the plan needs the institution only to compare with
+   * other members' credentials, which the worker never holds).
    */
-  credentialUpdateReadsMemberTwice: true
+  credentialUpdateReadsMemberTwice: false
 }

@@ -1,0 +1,149 @@
+/**
+ * MFA answers submitted again after MX already took them (the first submission's response was lost,
+ * e.g. its replica died while MX's answer to the resume was on its way): the worker must check that MX
+ * still asks the round before it resumes, refuse the submission (409) when MX no longer does, close the
+ * round as answered and let the waiting run go on, without waiting for its own next check.
+ *
+ * The first submission is played by resuming the member at MX directly, so that the worker never
+ * hears of it. The run's own check ("still CHALLENGED?") is hours of MX time away: whatever moves the
+ * run on within the test is the answer path.
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { assert, describe, layer } from "@effect/vitest"
+import { Member } from "@mx-aggregation/domain"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { PendingChallenges } from "@mx-aggregation/store"
+import { Aggregations } from "@mx-aggregation/worker"
+import { Array as Arr, Duration, Effect, Option, Redacted } from "effect"
+import { controlClient, ended, eventually, harness, newMember, pendingChallenge } from "./harness.js"
+
+const stats = Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
+
+/** Resumes the member at MX, behind the worker's back: the submission whose response was lost. */
+const resumeAtMx = (
+  member: { readonly userGuid: Member.UserGuid; readonly memberGuid: Member.MemberGuid },
+  pending: PendingChallenges.PendingChallenge,
+  value: string
+) =>
+  Effect.gen(function*() {
+    const mx = yield* Sandbox.Sandbox
+    const { url } = yield* Sandbox.SandboxServer
+    const http = yield* HttpClient.HttpClient
+    const response = yield* http.execute(
+      HttpClientRequest.put(`${url}/users/${member.userGuid}/members/${member.memberGuid}/resume`).pipe(
+        HttpClientRequest.basicAuth(mx.credentials.clientId, Redacted.value(mx.credentials.apiKey)),
+        HttpClientRequest.setHeader("Accept", "application/vnd.mx.api.v1+json"),
+        HttpClientRequest.bodyUnsafeJson({
+          member: { challenges: pending.challenges.map((c) => ({ guid: c.guid, value })) }
+        })
+      )
+    )
+    assert.strictEqual(response.status, 202, "MX took the first submission")
+  })
+
+/** Submits answers to the round through the control API; the error, if any. */
+const submit = (memberGuid: Member.MemberGuid, pending: PendingChallenges.PendingChallenge, value: string) =>
+  Effect.gen(function*() {
+    const client = yield* controlClient
+    const answers = pending.challenges.map((c) =>
+      new Member.CredentialValue({ guid: c.guid, value: Redacted.make(value) })
+    )
+    if (!Arr.isNonEmptyReadonlyArray(answers)) return yield* Effect.dieMessage("a round without challenges")
+    return yield* client.members.answer({ path: { memberGuid }, payload: { answers } }).pipe(
+      Effect.flip,
+      Effect.option
+    )
+  })
+
+const startRun = (password: string) =>
+  Effect.gen(function*() {
+    const member = yield* newMember(password)
+    const started = yield* Effect.flatMap(Aggregations.Aggregations, (a) => a.start(member.memberGuid, "Scheduled"))
+    if (started._tag !== "Started") return yield* Effect.dieMessage("not started")
+    return { ...member, runId: started.runId }
+  })
+
+const rounds = (memberGuid: Member.MemberGuid) =>
+  Effect.flatMap(PendingChallenges.PendingChallenges, (p) => p.listByMember(memberGuid))
+
+const noRuleBroken = Effect.gen(function*() {
+  const s = yield* stats
+  assert.strictEqual(s.resumesOutsideChallenged, 0, "no resume outside CHALLENGED")
+  assert.strictEqual(s.deletes.members, 0, "no member deleted")
+  if (s.minPollIntervalMs !== null) assert.isAtLeast(s.minPollIntervalMs, 3000, "reads >= 3 s apart (MX time)")
+})
+
+describe("MFA answers submitted again after MX took them", () => {
+  layer(
+    harness({
+      // MX's own MFA timeout and the worker's are beyond the test.
+      sandbox: { mfaTimeout: "12 hours" },
+      // The run checks "still CHALLENGED?" every 5 hours of MX time (3 minutes of real time).
+      engine: { mfaTimeout: Duration.hours(10), challengeWatchInterval: Duration.hours(5) }
+    }),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("MX no longer CHALLENGED: refused (409) without a resume, the round closed, the run connects", () =>
+      Effect.gen(function*() {
+        const member = yield* startRun("challenge")
+        const pending = yield* pendingChallenge(member.memberGuid)
+        const resumesBefore = (yield* stats).byOperation["resumeAggregation"] ?? 0
+        yield* resumeAtMx(member, pending, "correct")
+        const refused = yield* submit(member.memberGuid, pending, "correct")
+        assert.strictEqual((yield* stats).resumesOutsideChallenged, 0, "no resume outside CHALLENGED")
+        assert.strictEqual(
+          ((yield* stats).byOperation["resumeAggregation"] ?? 0) - resumesBefore,
+          1,
+          "MX was resumed once: by the first submission"
+        )
+        assert.isTrue(Option.isSome(refused), "the submission is refused")
+        assert.strictEqual(Option.getOrThrow(refused)._tag, "Conflict")
+        assert.match((Option.getOrThrow(refused) as { readonly message: string }).message, /already answered/)
+        const [round] = yield* rounds(member.memberGuid)
+        assert.strictEqual(round?.id, pending.id)
+        assert.strictEqual(round?.resolution, "answered")
+        // The run's own check is 3 minutes of real time away: only the answer path can have moved it on.
+        const { run } = yield* ended(member.runId, "30 seconds")
+        assert.strictEqual(run.outcome, "connected")
+        yield* noRuleBroken
+      }))
+
+    it.effect("MX asks the next round: the old round's answers are refused (409), the next round is offered", () =>
+      Effect.gen(function*() {
+        const member = yield* startRun("challenge")
+        const first = yield* pendingChallenge(member.memberGuid)
+        // `challenge` as the first round's answer: MX asks a second round.
+        yield* resumeAtMx(member, first, "challenge")
+        const mx = yield* Sandbox.Sandbox
+        yield* eventually(
+          "MX asks the second round",
+          Effect.map(
+            mx.member(member.memberGuid),
+            (state) => Option.filter(state, (s) => s.job?.phase === "challenged" && s.job.mfaRound === 1)
+          )
+        )
+        const refused = yield* submit(member.memberGuid, first, "challenge")
+        assert.isTrue(Option.isSome(refused), "the submission is refused")
+        assert.strictEqual(Option.getOrThrow(refused)._tag, "Conflict")
+        // The run moves on at once and offers the round MX asks now.
+        const second = yield* eventually(
+          "the second round is offered",
+          Effect.map(
+            rounds(member.memberGuid),
+            (all) => Option.fromNullable(all.find((r) => r.id !== first.id && r.resolvedAt === null))
+          ),
+          "30 seconds"
+        )
+        assert.strictEqual(second.runId, member.runId)
+        assert.notDeepEqual(second.challenges.map((c) => c.guid), first.challenges.map((c) => c.guid))
+        assert.strictEqual((yield* rounds(member.memberGuid)).find((r) => r.id === first.id)?.resolution, "answered")
+        assert.isTrue(
+          Option.isNone(yield* submit(member.memberGuid, second, "correct")),
+          "the second round is answered"
+        )
+        const { run } = yield* ended(member.runId, "30 seconds")
+        assert.strictEqual(run.outcome, "connected")
+        yield* noRuleBroken
+      }))
+  })
+})
