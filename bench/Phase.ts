@@ -58,6 +58,17 @@ export const mxClockOf = (ready: SandboxProcess.Ready, timeScale: number): Clock
   MxTime.make(timeScale, ready.mxMs + (Date.now() - ready.realMs) * timeScale)
 
 /**
+ * The real epoch ms at which the sandbox child's MX time equalled real time (its MX time is
+ * `origin + (real - origin) × timeScale`), for a worker process's `WORKER_TIME_ORIGIN`; `undefined`
+ * at time scale 1, where both clocks are real time.
+ *
+ * @since 0.1.0
+ * @category time
+ */
+export const timeOriginOf = (ready: SandboxProcess.Ready, timeScale: number): number | undefined =>
+  timeScale === 1 ? undefined : Math.round((ready.realMs * timeScale - ready.mxMs) / (timeScale - 1))
+
+/**
  * Counts warning-and-worse log lines by message (and the MX operation and reason annotations, where
  * present) instead of printing them: at 1,000 members the retries would flood the terminal.
  *

@@ -107,16 +107,34 @@ export interface Handle extends Ready {
 
 const clockTicks = 100 // USER_HZ: 100 on every Linux architecture Node supports.
 
-/** CPU and peak RSS of a process from /proc, or null where /proc is missing. */
-export const usageOf = (pid: number): Usage | null => {
+/**
+ * A process's parent and CPU time from `/proc/<pid>/stat`: its own (user + system) and that of its
+ * children it has waited for; null when the process or /proc is missing.
+ *
+ * @since 0.1.0
+ * @category measurement
+ */
+export const procStat = (
+  pid: number
+): { readonly ppid: number; readonly cpuMs: number; readonly reapedChildrenCpuMs: number } | null => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const ticks = Number(fields[11]) + Number(fields[12])
+    const ms = (a: number, b: number) => ((Number(fields[a]) + Number(fields[b])) * 1000) / clockTicks
+    return { ppid: Number(fields[1]), cpuMs: ms(11, 12), reapedChildrenCpuMs: ms(13, 14) }
+  } catch {
+    return null
+  }
+}
+
+/** CPU and peak RSS of a process from /proc, or null where /proc is missing. */
+export const usageOf = (pid: number): Usage | null => {
+  try {
+    const stat = procStat(pid)
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
-    return { cpuMs: (ticks * 1000) / clockTicks, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 }
+    return stat === null ? null : { cpuMs: stat.cpuMs, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 }
   } catch {
     return null
   }
