@@ -158,6 +158,22 @@ const lastAggregateCalled = Effect.gen(function*() {
 })
 
 /**
+ * Claims that let only one submission at a time act on a member at MX, across replicas: the credential
+ * update (a second update would start a second aggregation) and the answer to an MFA round (a second
+ * resume would reach MX outside CHALLENGED). Each claim names its owner and expires, so that a claim
+ * left by a replica that died is taken over once it is stale. `last_read_at` bounds the worker's last
+ * read of the member, for MX's 3 seconds between two reads.
+ */
+const submissionClaims = Effect.gen(function*() {
+  const sql = yield* SqlClient
+  yield* sql`ALTER TABLE tracked_members ADD COLUMN last_read_at BIGINT`
+  yield* sql`ALTER TABLE tracked_members ADD COLUMN credential_update_by TEXT`
+  yield* sql`ALTER TABLE tracked_members ADD COLUMN credential_update_expires_at BIGINT`
+  yield* sql`ALTER TABLE pending_challenges ADD COLUMN claimed_by TEXT`
+  yield* sql`ALTER TABLE pending_challenges ADD COLUMN claim_expires_at BIGINT`
+})
+
+/**
  * Every migration, keyed `<id>_<name>` as `Migrator.fromRecord` expects. Append new ones; never edit
  * one that has shipped.
  *
@@ -166,7 +182,8 @@ const lastAggregateCalled = Effect.gen(function*() {
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
   "0001_initial_schema": initialSchema,
-  "0002_last_aggregate_called": lastAggregateCalled
+  "0002_last_aggregate_called": lastAggregateCalled,
+  "0003_submission_claims": submissionClaims
 }
 
 /**

@@ -55,7 +55,14 @@ export class PendingChallenge extends Schema.Class<PendingChallenge>("PendingCha
   /** When the worker gives up waiting (MX expires the member too); `null`: no deadline recorded. */
   expiresAt: nullableColumn(Millis, "expires_at"),
   resolvedAt: nullableColumn(Millis, "resolved_at"),
-  resolution: Schema.NullOr(Resolution)
+  resolution: Schema.NullOr(Resolution),
+  /**
+   * Who is submitting answers to this open round (see `claim`); `null`: nobody. A round claimed and
+   * still open is being answered: MX's answer to the resume is awaited, or unknown.
+   */
+  claimedBy: nullableColumn(Schema.String, "claimed_by"),
+  /** When that claim lapses: from then on another submission may take the round over. */
+  claimExpiresAt: nullableColumn(Millis, "claim_expires_at")
 }) {}
 
 /**
@@ -88,6 +95,20 @@ export interface PendingChallengesService {
     memberGuid: Member.MemberGuid,
     options?: { readonly limit?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<PendingChallenge>, StoreError>
+  /**
+   * Claims the open round `id` for `owner` until `expiresAt` (epoch ms), before its answers go to MX: a
+   * single conditional UPDATE, so of several concurrent submissions (through several replicas) exactly
+   * one wins. Only an open round that nobody else holds, or whose claim lapsed (a replica that died with
+   * MX's answer unknown), is taken; the owner may call it again to extend its claim. `true` when `owner`
+   * holds the round afterwards.
+   */
+  readonly claim: (input: {
+    readonly id: number
+    readonly owner: string
+    readonly expiresAt: number
+  }) => Effect.Effect<boolean, StoreError>
+  /** Ends `owner`'s claim on the open round `id` (MX did not act on its answers); `true` when it held it. */
+  readonly releaseClaim: (input: { readonly id: number; readonly owner: string }) => Effect.Effect<boolean, StoreError>
   /** Settles the member's open challenges; `true` when there were some. */
   readonly resolve: (input: {
     readonly memberGuid: Member.MemberGuid
@@ -183,7 +204,27 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
       return rows.length > 0
     }).pipe(operation("PendingChallenges.resolve"))
 
-  return PendingChallenges.of({ add, current, listPending, listByMember, resolve })
+  const claim: PendingChallengesService["claim"] = (input) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      // On PostgreSQL a concurrent claimer blocks on the row lock, then re-checks the WHERE clause
+      // against the committed row and updates nothing; SQLite runs one writer at a time.
+      const rows = yield* sql`UPDATE pending_challenges SET claimed_by = ${input.owner},
+          claim_expires_at = ${input.expiresAt}
+        WHERE id = ${input.id} AND resolved_at IS NULL
+          AND (claimed_by IS NULL OR claimed_by = ${input.owner} OR claim_expires_at <= ${now})
+        RETURNING id`
+      return rows.length > 0
+    }).pipe(operation("PendingChallenges.claim"))
+
+  const releaseClaim: PendingChallengesService["releaseClaim"] = (input) =>
+    sql`UPDATE pending_challenges SET claimed_by = NULL, claim_expires_at = NULL
+      WHERE id = ${input.id} AND resolved_at IS NULL AND claimed_by = ${input.owner} RETURNING id`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      operation("PendingChallenges.releaseClaim")
+    )
+
+  return PendingChallenges.of({ add, current, listPending, listByMember, claim, releaseClaim, resolve })
 })
 
 /**

@@ -46,6 +46,16 @@ export class TrackedMember extends Schema.Class<TrackedMember>("TrackedMember")(
   /** Failed runs in a row, for backoff; reset by a run that does not fail. */
   consecutiveFailures: column(DbInt, "consecutive_failures"),
   lastAggregateCalledAt: nullableColumn(Millis, "last_aggregate_called_at"),
+  /**
+   * The latest time the worker may have read the member at MX (its status or attributes): its own
+   * reads outside runs, and each run's release, which comes after that run's last read. MX wants two
+   * reads of a member at least 3 seconds apart.
+   */
+  lastReadAt: nullableColumn(Millis, "last_read_at"),
+  /** Who holds the member for a credential update (see `claimCredentialUpdate`); `null`: nobody. */
+  credentialUpdateBy: nullableColumn(Schema.String, "credential_update_by"),
+  /** When that claim lapses: from then on another caller may take the member. */
+  credentialUpdateExpiresAt: nullableColumn(Millis, "credential_update_expires_at"),
   createdAt: column(Millis, "created_at"),
   updatedAt: column(Millis, "updated_at")
 }) {}
@@ -101,6 +111,22 @@ export interface OutcomeInput {
 }
 
 /**
+ * Conditions of a run's claim.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimOptions {
+  /**
+   * Only when the worker's last read of the member (`lastReadAt`) was at or before this time (epoch
+   * ms), so that the run's first read keeps MX's spacing between two reads.
+   */
+  readonly lastReadBefore?: number | undefined
+  /** The owner of a credential-update claim that passes to the run. */
+  readonly credentialUpdate?: string | undefined
+}
+
+/**
  * Filters for `list`.
  *
  * @since 0.1.0
@@ -150,11 +176,33 @@ export interface TrackedMembersService {
   /**
    * Sets the member's active run if it has none (or already has this one): a single conditional
    * UPDATE, so exactly one of several concurrent claimers (replicas) wins. `true` when `runId` holds
-   * the member afterwards.
+   * the member afterwards. A credential update in progress (a live `claimCredentialUpdate` of another
+   * owner) keeps the member; a lapsed one, or the caller's own (`credentialUpdate`), passes to the run.
    */
-  readonly claim: (memberGuid: Member.MemberGuid, runId: RunId) => Effect.Effect<boolean, StoreError>
-  /** Clears the active run if it is `runId`; `true` when it was. */
+  readonly claim: (memberGuid: Member.MemberGuid, runId: RunId, options?: ClaimOptions) => Effect.Effect<
+    boolean,
+    StoreError
+  >
+  /**
+   * Clears the active run if it is `runId`; `true` when it was. The run's reads of the member are over:
+   * the release counts as its last read (`lastReadAt`).
+   */
   readonly release: (memberGuid: Member.MemberGuid, runId: RunId) => Effect.Effect<boolean, StoreError>
+  /**
+   * Holds the member for a credential update by `owner` until `expiresAt` (epoch ms): no run and no
+   * other update may take it meanwhile. Only a member with no active run, and not held by another owner
+   * (or held by one whose claim lapsed: a replica that died). The holder may call it again to extend
+   * its claim. `true` when `owner` holds the member afterwards.
+   */
+  readonly claimCredentialUpdate: (
+    memberGuid: Member.MemberGuid,
+    owner: string,
+    expiresAt: number
+  ) => Effect.Effect<boolean, StoreError>
+  /** Ends `owner`'s credential-update claim; `true` when it held the member. */
+  readonly releaseCredentialUpdate: (memberGuid: Member.MemberGuid, owner: string) => Effect.Effect<boolean, StoreError>
+  /** Records a read of the member at MX at `at` (epoch ms); an earlier time than the known one changes nothing. */
+  readonly recordRead: (memberGuid: Member.MemberGuid, at: number) => Effect.Effect<boolean, StoreError>
   /** Records the status just observed (and its class); `false` when the member is unknown. */
   readonly recordObservation: (input: ObservationInput) => Effect.Effect<boolean, StoreError>
   /** Records what a run decided; returns the member as updated (its new failure count), if known. */
@@ -287,17 +335,30 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     operation("TrackedMembers.listActive")
   )
 
-  const claim = (memberGuid: Member.MemberGuid, runId: RunId) =>
+  /** The member is not held for a credential update by anyone but `owner` (a lapsed claim holds nothing). */
+  const credentialUpdateFree = (now: number, owner: string | undefined) =>
+    sql`(credential_update_by IS NULL OR credential_update_expires_at <= ${now}${
+      owner === undefined ? sql`` : sql` OR credential_update_by = ${owner}`
+    })`
+
+  const claim = (memberGuid: Member.MemberGuid, runId: RunId, options: ClaimOptions = {}) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       // One statement: on PostgreSQL a concurrent claimer blocks on the row lock, then re-checks the
       // WHERE clause against the committed row and updates nothing. Claiming again with the same run
-      // id (a retried activity) succeeds.
+      // id (a retried activity) succeeds. A credential-update claim the run may take ends with it.
       const rows = yield* sql`UPDATE tracked_members
         SET active_run_id = ${runId},
             claimed_at = CASE WHEN active_run_id IS NULL THEN ${now} ELSE claimed_at END,
+            credential_update_by = NULL,
+            credential_update_expires_at = NULL,
             updated_at = ${now}
         WHERE member_guid = ${memberGuid} AND tracked = 1 AND (active_run_id IS NULL OR active_run_id = ${runId})
+          AND ${credentialUpdateFree(now, options.credentialUpdate)}${
+        options.lastReadBefore === undefined
+          ? sql``
+          : sql` AND (last_read_at IS NULL OR last_read_at <= ${options.lastReadBefore})`
+      }
         RETURNING member_guid`
       return rows.length > 0
     }).pipe(operation("TrackedMembers.claim"))
@@ -305,10 +366,43 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
   const release = (memberGuid: Member.MemberGuid, runId: RunId) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* sql`UPDATE tracked_members SET active_run_id = NULL, claimed_at = NULL, updated_at = ${now}
+      const rows = yield* sql`UPDATE tracked_members SET active_run_id = NULL, claimed_at = NULL,
+          last_read_at = CASE WHEN last_read_at IS NULL OR last_read_at < ${now} THEN ${now} ELSE last_read_at END,
+          updated_at = ${now}
         WHERE member_guid = ${memberGuid} AND active_run_id = ${runId} RETURNING member_guid`
       return rows.length > 0
     }).pipe(operation("TrackedMembers.release"))
+
+  const claimCredentialUpdate = (memberGuid: Member.MemberGuid, owner: string, expiresAt: number) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      // One conditional statement, like `claim`: of several concurrent callers exactly one wins.
+      const rows = yield* sql`UPDATE tracked_members
+        SET credential_update_by = ${owner}, credential_update_expires_at = ${expiresAt}, updated_at = ${now}
+        WHERE member_guid = ${memberGuid} AND tracked = 1 AND active_run_id IS NULL
+          AND ${credentialUpdateFree(now, owner)}
+        RETURNING member_guid`
+      return rows.length > 0
+    }).pipe(operation("TrackedMembers.claimCredentialUpdate"))
+
+  const releaseCredentialUpdate = (memberGuid: Member.MemberGuid, owner: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql`UPDATE tracked_members
+        SET credential_update_by = NULL, credential_update_expires_at = NULL, updated_at = ${now}
+        WHERE member_guid = ${memberGuid} AND credential_update_by = ${owner} RETURNING member_guid`
+      return rows.length > 0
+    }).pipe(operation("TrackedMembers.releaseCredentialUpdate"))
+
+  const recordRead = (memberGuid: Member.MemberGuid, at: number) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql`UPDATE tracked_members
+        SET last_read_at = CASE WHEN last_read_at IS NULL OR last_read_at < ${at} THEN ${at} ELSE last_read_at END,
+            updated_at = ${now}
+        WHERE member_guid = ${memberGuid} RETURNING member_guid`
+      return rows.length > 0
+    }).pipe(operation("TrackedMembers.recordRead"))
 
   const recordObservation = (input: ObservationInput) =>
     Effect.gen(function*() {
@@ -371,6 +465,9 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     listActive,
     claim,
     release,
+    claimCredentialUpdate,
+    releaseCredentialUpdate,
+    recordRead,
     recordObservation,
     recordOutcome,
     setNextDue,

@@ -1,6 +1,6 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema, TestClock } from "effect"
 import { PendingChallenges, TestDatabase } from "../src/index.js"
 import { memberGuid, runId, storeLayer } from "./fixtures.js"
 
@@ -80,6 +80,43 @@ describe.each(TestDatabase.kinds)("PendingChallenges on %s", (kind) => {
 
         assert.isTrue(yield* pending.resolve({ memberGuid: member, runId: run, resolution: "expired" }))
         assert.strictEqual((yield* pending.listByMember(member, { limit: 1 }))[0]!.resolution, "expired")
+      }))
+
+    it.effect("of concurrent submissions one claims the round; the claim is extended, lapses, or is released", () =>
+      Effect.gen(function*() {
+        const pending = yield* PendingChallenges.PendingChallenges
+        const member = memberGuid("claimed")
+        const start = yield* Clock.currentTimeMillis
+        const round = yield* pending.add({ memberGuid: member, runId: runId("claimed"), challenges: roundOne })
+        assert.strictEqual(round.claimedBy, null)
+        const owners = Array.from({ length: 12 }, (_, i) => `submission-${i}`)
+        const results = yield* Effect.all(
+          owners.map((owner) => pending.claim({ id: round.id, owner, expiresAt: start + 10_000 })),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.filter(Boolean).length, 1, "exactly one submission holds the round")
+        const winner = owners[results.indexOf(true)]!
+        const loser = owners.find((owner) => owner !== winner)!
+        const held = Option.getOrThrow(yield* pending.current(member))
+        assert.strictEqual(held.claimedBy, winner)
+        assert.strictEqual(held.claimExpiresAt, start + 10_000)
+        assert.isNull(held.resolvedAt, "a claimed round stays open")
+        assert.isTrue(yield* pending.claim({ id: round.id, owner: winner, expiresAt: start + 20_000 }), "extended")
+        yield* TestClock.adjust("10 seconds")
+        assert.isFalse(yield* pending.claim({ id: round.id, owner: loser, expiresAt: start + 30_000 }))
+        yield* TestClock.adjust("10 seconds")
+        assert.isTrue(yield* pending.claim({ id: round.id, owner: loser, expiresAt: start + 30_000 }), "a lapsed claim")
+        assert.isFalse(yield* pending.releaseClaim({ id: round.id, owner: winner }), "only the holder releases")
+        assert.isTrue(yield* pending.releaseClaim({ id: round.id, owner: loser }))
+        assert.strictEqual(Option.getOrThrow(yield* pending.current(member)).claimedBy, null)
+        assert.isTrue(yield* pending.claim({ id: round.id, owner: winner, expiresAt: start + 40_000 }))
+        assert.isTrue(yield* pending.resolve({ memberGuid: member, resolution: "answered" }))
+        assert.isFalse(
+          yield* pending.claim({ id: round.id, owner: loser, expiresAt: start + 90_000 }),
+          "a closed round"
+        )
+        assert.isFalse(yield* pending.releaseClaim({ id: round.id, owner: winner }), "a closed round")
+        assert.isFalse(yield* pending.claim({ id: round.id + 1_000, owner: winner, expiresAt: start + 90_000 }))
       }))
 
     it.effect("lists every member's open challenges, oldest first", () =>

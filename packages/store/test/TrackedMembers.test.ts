@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option, TestClock } from "effect"
 import { TestDatabase, TrackedMembers } from "../src/index.js"
 import { memberGuid, runId, storeLayer, userGuid } from "./fixtures.js"
 
@@ -129,6 +129,70 @@ describe.each(TestDatabase.kinds)("TrackedMembers on %s", (kind) => {
           const winner = results.indexOf(true)
           assert.strictEqual((yield* mustGet(guid)).activeRunId, `RUN-race-${round}-${winner}`)
         }
+      }))
+
+    it.effect("a credential update holds the member: one of concurrent callers, no run meanwhile, then its run", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        for (let round = 0; round < 3; round++) {
+          const guid = memberGuid(`credentials-race-${round}`)
+          yield* members.track({ memberGuid: guid, userGuid: userGuid(1) })
+          const owners = Array.from({ length: 12 }, (_, i) => `update-${round}-${i}`)
+          const results = yield* Effect.all(
+            owners.map((owner) => members.claimCredentialUpdate(guid, owner, 60_000)),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(results.filter(Boolean).length, 1, "exactly one update holds the member")
+          const winner = owners[results.indexOf(true)]!
+          const held = yield* mustGet(guid)
+          assert.strictEqual(held.credentialUpdateBy, winner)
+          assert.strictEqual(held.credentialUpdateExpiresAt, 60_000)
+          assert.isTrue(yield* members.claimCredentialUpdate(guid, winner, 90_000), "the holder extends its claim")
+          assert.isFalse(yield* members.claim(guid, runId(`scheduled-${round}`)), "no run while it is held")
+          assert.isTrue(yield* members.claim(guid, runId(`follow-${round}`), { credentialUpdate: winner }))
+          const following = yield* mustGet(guid)
+          assert.strictEqual(following.activeRunId, `RUN-follow-${round}`)
+          assert.strictEqual(following.credentialUpdateBy, null, "the claim passed to the run")
+          assert.isFalse(yield* members.claimCredentialUpdate(guid, "late", 90_000), "not while a run is active")
+          assert.isTrue(yield* members.release(guid, runId(`follow-${round}`)))
+        }
+      }))
+
+    it.effect("a credential-update claim lapses at its expiry, and only its owner releases it", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        const guid = memberGuid("credentials-lapse")
+        yield* members.track({ memberGuid: guid, userGuid: userGuid(1) })
+        const start = yield* Clock.currentTimeMillis
+        assert.isTrue(yield* members.claimCredentialUpdate(guid, "died", start + 1_000))
+        assert.isFalse(yield* members.claimCredentialUpdate(guid, "next", start + 5_000))
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* members.claimCredentialUpdate(guid, "next", start + 5_000), "a lapsed claim is taken over")
+        assert.isFalse(yield* members.releaseCredentialUpdate(guid, "died"))
+        assert.isTrue(yield* members.releaseCredentialUpdate(guid, "next"))
+        assert.strictEqual((yield* mustGet(guid)).credentialUpdateBy, null)
+        assert.isTrue(yield* members.claimCredentialUpdate(guid, "died", start + 2_000))
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* members.claim(guid, runId("after-lapse")), "a lapsed claim keeps no run out")
+        assert.strictEqual((yield* mustGet(guid)).credentialUpdateBy, null)
+        assert.isFalse(yield* members.claimCredentialUpdate(memberGuid("credentials-unknown"), "x", start + 9_000))
+      }))
+
+    it.effect("reads are recorded, a release counts as its run's last read, and a claim can wait for the spacing", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        const guid = memberGuid("reads")
+        yield* members.track({ memberGuid: guid, userGuid: userGuid(1) })
+        assert.strictEqual((yield* mustGet(guid)).lastReadAt, null)
+        assert.isTrue(yield* members.recordRead(guid, 5_000))
+        assert.isTrue(yield* members.recordRead(guid, 4_000))
+        assert.strictEqual((yield* mustGet(guid)).lastReadAt, 5_000, "an older read changes nothing")
+        assert.isFalse(yield* members.claim(guid, runId("early"), { lastReadBefore: 4_999 }))
+        assert.isTrue(yield* members.claim(guid, runId("spaced"), { lastReadBefore: 5_000 }))
+        yield* TestClock.adjust("7 seconds")
+        assert.isTrue(yield* members.release(guid, runId("spaced")))
+        assert.strictEqual((yield* mustGet(guid)).lastReadAt, Math.max(5_000, yield* Clock.currentTimeMillis))
+        assert.isFalse(yield* members.recordRead(memberGuid("reads-unknown"), 1))
       }))
 
     it.effect("records observations with their class, keeping the last known successful aggregation", () =>
