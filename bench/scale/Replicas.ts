@@ -73,6 +73,14 @@ export const killAll = (): void => {
 }
 
 /**
+ * Whether any replica is still registered (not yet killed by its scope).
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const anyRunning = (): boolean => groups.size > 0
+
+/**
  * Starts `count` replicas one after the other with the environment `env` gives each (added to this
  * process's). They are killed when the scope closes.
  *
