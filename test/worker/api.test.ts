@@ -54,11 +54,18 @@ describe("control API", () => {
         const byClass = yield* client.members.list({ urlParams: { statusClass: "Connected" } })
         assert.include(byClass.map((m) => m.memberGuid), memberGuid)
 
-        // credentials fields, credential update
-        const fields = yield* client.members.credentialFields({ path: { memberGuid } })
+        // credentials fields, credential update (of a member MX asks new credentials for)
+        const denied = yield* newMember("UNAUTHORIZED")
+        const deniedRun = yield* Effect.flatMap(
+          Aggregations.Aggregations,
+          (a) => a.start(denied.memberGuid, "Scheduled")
+        )
+        if (deniedRun._tag !== "Started") return assert.fail("not started")
+        assert.strictEqual((yield* ended(deniedRun.runId)).run.outcome, "credentials_required")
+        const fields = yield* client.members.credentialFields({ path: { memberGuid: denied.memberGuid } })
         assert.isAbove(fields.length, 0)
         const updated = yield* client.members.updateCredentials({
-          path: { memberGuid },
+          path: { memberGuid: denied.memberGuid },
           payload: {
             credentials: fields.map((f) =>
               new Member.CredentialValue({

@@ -27,6 +27,8 @@ export interface HarnessOptions {
   readonly limits?: ControlApiLive.Limits
   /** The sandbox sends its webhooks to the worker's `/webhooks/mx`. */
   readonly webhooks?: boolean
+  /** How the worker's MX client retries (default: the client's own `retrySchedule`). */
+  readonly mxRetrySchedule?: MxClient.Options["retrySchedule"]
 }
 
 /** Sandbox + database + worker (engine and control API, no scheduler: tests start runs themselves). */
@@ -55,7 +57,8 @@ export const harness = (options: HarnessOptions = {}) => {
           clientId: mx.credentials.clientId,
           apiKey: mx.credentials.apiKey,
           requestsPerSecond: 200,
-          maxConcurrency: 20
+          maxConcurrency: 20,
+          ...(options.mxRetrySchedule === undefined ? {} : { retrySchedule: options.mxRetrySchedule })
         }).pipe(Layer.provide(Metrics.layerMxHttpClient))
       ),
       Layer.provide(EngineConfig.layer({
@@ -88,6 +91,23 @@ export const controlClient = Effect.gen(function*() {
     transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token)))
   })
 })
+
+/**
+ * Sends a request to the sandbox as the partner's own code would (its credentials, MX's media type),
+ * behind the worker's back: e.g. a submission whose response the worker never got. `request` has
+ * MX's path only.
+ */
+export const callMx = (request: HttpClientRequest.HttpClientRequest) =>
+  Effect.gen(function*() {
+    const mx = yield* Sandbox.Sandbox
+    const { url } = yield* Sandbox.SandboxServer
+    const http = yield* HttpClient.HttpClient
+    return yield* http.execute(request.pipe(
+      HttpClientRequest.prependUrl(url),
+      HttpClientRequest.basicAuth(mx.credentials.clientId, Redacted.value(mx.credentials.apiKey)),
+      HttpClientRequest.setHeader("Accept", "application/vnd.mx.api.v1+json")
+    ))
+  })
 
 /** Retries `check` every 20 ms until it yields a value, for at most `timeout`. */
 export const eventually = <A, E, R>(

@@ -8,14 +8,14 @@
  * hears of it. The run's own check ("still CHALLENGED?") is hours of MX time away: whatever moves the
  * run on within the test is the answer path.
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { HttpClientRequest } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { PendingChallenges } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
 import { Array as Arr, Duration, Effect, Option, Redacted } from "effect"
-import { controlClient, ended, eventually, harness, newMember, pendingChallenge } from "./harness.js"
+import { callMx, controlClient, ended, eventually, harness, newMember, pendingChallenge } from "./harness.js"
 
 const stats = Effect.flatMap(Sandbox.Sandbox, (s) => s.stats)
 
@@ -26,13 +26,8 @@ const resumeAtMx = (
   value: string
 ) =>
   Effect.gen(function*() {
-    const mx = yield* Sandbox.Sandbox
-    const { url } = yield* Sandbox.SandboxServer
-    const http = yield* HttpClient.HttpClient
-    const response = yield* http.execute(
-      HttpClientRequest.put(`${url}/users/${member.userGuid}/members/${member.memberGuid}/resume`).pipe(
-        HttpClientRequest.basicAuth(mx.credentials.clientId, Redacted.value(mx.credentials.apiKey)),
-        HttpClientRequest.setHeader("Accept", "application/vnd.mx.api.v1+json"),
+    const response = yield* callMx(
+      HttpClientRequest.put(`/users/${member.userGuid}/members/${member.memberGuid}/resume`).pipe(
         HttpClientRequest.bodyUnsafeJson({
           member: { challenges: pending.challenges.map((c) => ({ guid: c.guid, value })) }
         })

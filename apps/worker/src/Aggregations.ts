@@ -7,9 +7,9 @@
  */
 import { SqlClient } from "@effect/sql"
 import { DurableDeferred, type WorkflowEngine } from "@effect/workflow"
-import type { AggregationPolicy, ConnectionStatus } from "@mx-aggregation/domain"
-import { CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
-import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
+import type { ConnectionStatus } from "@mx-aggregation/domain"
+import { AggregationPolicy, CredentialUpdate, Member, Mfa, NextAction } from "@mx-aggregation/domain"
+import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
@@ -22,6 +22,7 @@ import {
 } from "./AggregationWorkflow.js"
 import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
+import * as MxTime from "./MxTime.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -48,6 +49,34 @@ export class MemberNotTracked extends Schema.TaggedError<MemberNotTracked>()("Me
     return `Member ${this.memberGuid} is not tracked`
   }
 }
+
+/**
+ * New credentials were not sent to MX: MX no longer asks for them (it is aggregating the member, most
+ * likely with credentials submitted before whose response was lost, or the member's status no longer
+ * calls for new credentials), or another submission or a run holds the member. Nothing reached MX; the
+ * member is followed by a run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MemberNotAwaitingCredentials
+  extends Schema.TaggedError<MemberNotAwaitingCredentials>()("MemberNotAwaitingCredentials", {
+    memberGuid: Schema.String,
+    reason: Schema.Literal("Aggregating", "NotAsked", "UpdateInProgress", "RunActive"),
+    message: Schema.String
+  })
+{}
+
+/**
+ * How long a submission that acts on a member at MX (new credentials, MFA answers) holds the member or
+ * the MFA round, in real time. Another submission takes a claim over only once it lapsed (its replica
+ * died, MX's answer unknown), and then first asks MX what became of it. The holder gives each of its
+ * MX calls at most half of it, so that they end before anyone may take over.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const submissionClaim: Duration.Duration = Duration.seconds(10)
 
 /**
  * Options of a run.
@@ -114,9 +143,13 @@ export interface Service {
   >
   /**
    * New credentials for a member (DENIED, PREVENTED, IMPAIRED, IMPORTED): lists the member's own
-   * credentials first, plans the update (`CredentialUpdate.plan`), updates the member at MX (never
-   * deletes and recreates it) and, when MX starts an aggregation by itself, follows it with a run that
-   * never calls aggregate. The values go to MX only.
+   * credentials first, plans the update (`CredentialUpdate.plan`), holds the member (one update at a
+   * time and no run meanwhile, across replicas), reads its status at MX (3 s after any other read), and
+   * updates the member at MX (never deletes and recreates it) only while MX still asks for credentials;
+   * when MX starts an aggregation by itself, follows it with a run that never calls aggregate (its first
+   * read 3 s after the status read). When MX is aggregating or no longer asks for credentials (an
+   * earlier submission reached it, its response lost) nothing is sent: the caller gets
+   * `MemberNotAwaitingCredentials` and a run follows the member. The values go to MX only.
    */
   readonly updateCredentials: (
     memberGuid: Member.MemberGuid,
@@ -127,7 +160,11 @@ export interface Service {
     }
   ) => Effect.Effect<
     { readonly plan: CredentialUpdate.Plan; readonly run: Started | null },
-    MemberNotTracked | CredentialUpdate.CredentialUpdateRejected | MxApiError.MxApiError | StoreError.StoreError
+    | MemberNotTracked
+    | MemberNotAwaitingCredentials
+    | CredentialUpdate.CredentialUpdateRejected
+    | MxApiError.MxApiError
+    | StoreError.StoreError
   >
   /**
    * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member: wakes its polling run, or
@@ -161,6 +198,19 @@ const asksRound = (round: PendingChallenges.PendingChallenge, asked: ReadonlyArr
   const guids = new Set<string>(round.challenges.map((c) => c.guid))
   return asked.length > 0 && asked.length === guids.size && asked.every((c) => guids.has(c.guid))
 }
+
+/**
+ * Whether MX still asks for new credentials: a status that calls for them (`NextAction`'s
+ * `UpdateCredentials`) with no aggregation running.
+ */
+const asksForCredentials = (status: Member.MemberStatus): boolean =>
+  !status.is_being_aggregated && NextAction.decide(status)._tag === "UpdateCredentials"
+
+/** Whether MX certainly did not act on a failed request: it answered with a refusal (4xx) or 503. */
+const mxDidNotAct = (error: MxApiError.MxApiError): boolean =>
+  error.status !== undefined && ((error.status >= 400 && error.status < 500) || error.status === 503)
+
+const readSpacing = Duration.toMillis(AggregationPolicy.minimumPollInterval)
 
 const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger => {
   switch (reason) {
@@ -205,23 +255,79 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  const start: Service["start"] = (memberGuid, trigger, options = {}) =>
+  /** Runs on MX time: the store's times, the claims' expiries and the spacing of reads are MX time. */
+  const onMxTime = MxTime.within(config.mxClock)
+  /** A submission's claim, in MX time. */
+  const claimMillis = Duration.toMillis(submissionClaim) * config.timeScale
+
+  /**
+   * An MX call of a claim's holder, bounded by half the claim: when MX has not answered by then, its
+   * answer is unknown (a `Transport` failure), and the call ends before the claim may be taken over.
+   */
+  const withinClaim = <A>(operation: string, call: Effect.Effect<A, MxApiError.MxApiError>) =>
+    call.pipe(Effect.timeoutFail({
+      duration: Duration.millis(claimMillis / 2),
+      onTimeout: () =>
+        new MxApiError.MxApiError({
+          reason: "Transport",
+          operation,
+          message: `No answer from MX to ${operation} within ${
+            Duration.format(Duration.millis(Duration.toMillis(submissionClaim) / 2))
+          }: whether MX acted on it is unknown`
+        })
+    }))
+
+  /**
+   * Claims the member for a new run, together with the run's record (a crash can never leave a member
+   * claimed by a run that does not exist), once MX's 3 s have passed since the worker's last read of
+   * the member: the run reads it at once. `credentialUpdate`: the credential-update claim that passes
+   * to the run. `false` when a run or another credential update holds the member.
+   */
+  const claimRun = (
+    memberGuid: Member.MemberGuid,
+    runId: AggregationRuns.RunId,
+    trigger: AggregationPolicy.Trigger,
+    credentialUpdate: string | undefined
+  ) =>
+    Effect.gen(function*() {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const now = yield* Clock.currentTimeMillis
+        const claimed = yield* transaction(
+          "Aggregations.start",
+          Effect.flatMap(
+            tracked.claim(memberGuid, runId, { lastReadBefore: now - readSpacing, credentialUpdate }),
+            (claimed) =>
+              claimed
+                ? Effect.as(runs.start({ runId, memberGuid, reason: reasonOf(trigger) }), true)
+                : Effect.succeed(false)
+          )
+        )
+        if (claimed) return true
+        const current = yield* tracked.get(memberGuid)
+        if (Option.isNone(current) || !current.value.tracked || current.value.activeRunId !== null) return false
+        const { credentialUpdateBy, credentialUpdateExpiresAt, lastReadAt } = current.value
+        if (
+          credentialUpdateBy !== null && credentialUpdateBy !== credentialUpdate &&
+          (credentialUpdateExpiresAt ?? 0) > now
+        ) return false
+        // Read too recently: wait out the rest of MX's 3 s (at most 3 s, whatever the stored time says).
+        const wait = Math.min(readSpacing, (lastReadAt ?? 0) + readSpacing - now)
+        if (wait > 0) yield* Effect.sleep(Duration.millis(wait + 1))
+      }
+      return false
+    })
+
+  const startRun = (
+    memberGuid: Member.MemberGuid,
+    trigger: AggregationPolicy.Trigger,
+    options: StartOptions,
+    credentialUpdate: string | undefined
+  ) =>
     Effect.gen(function*() {
       const member = yield* tracked.get(memberGuid)
       if (Option.isNone(member)) return yield* new MemberNotTracked({ memberGuid })
       const runId = AggregationRuns.RunId.make(`run-${randomUUID()}`)
-      // The claim and the run record commit together: a crash can never leave a member claimed by a
-      // run that does not exist.
-      const claimed = yield* transaction(
-        "Aggregations.start",
-        Effect.flatMap(
-          tracked.claim(memberGuid, runId),
-          (claimed) =>
-            claimed
-              ? Effect.as(runs.start({ runId, memberGuid, reason: reasonOf(trigger) }), true)
-              : Effect.succeed(false)
-        )
-      )
+      const claimed = yield* claimRun(memberGuid, runId, trigger, credentialUpdate)
       if (!claimed) {
         const current = yield* tracked.get(memberGuid)
         return {
@@ -245,6 +351,9 @@ export const make = Effect.gen(function*() {
       yield* Effect.logDebug("run started").pipe(Effect.annotateLogs({ memberGuid, runId, trigger }))
       return { _tag: "Started", runId } as const
     })
+
+  const start: Service["start"] = (memberGuid, trigger, options = {}) =>
+    onMxTime(startRun(memberGuid, trigger, options, undefined))
 
   /**
    * Closes the round as answered and wakes the run waiting on it, unless the round was closed meanwhile
@@ -317,16 +426,45 @@ export const make = Effect.gen(function*() {
         ))
     })
 
+  /** Waits until MX's 3 s have passed since the worker's last read of the member (at most 3 s). */
+  const awaitReadSpacing = (memberGuid: Member.MemberGuid) =>
+    Effect.gen(function*() {
+      const member = yield* tracked.get(memberGuid)
+      const lastReadAt = Option.getOrNull(Option.flatMap(member, (m) => Option.fromNullable(m.lastReadAt)))
+      if (lastReadAt === null) return
+      const wait = Math.min(readSpacing, lastReadAt + readSpacing - (yield* Clock.currentTimeMillis))
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait + 1))
+    })
+
+  /** Why a credential update could not hold the member: a run follows it, or another update holds it. */
+  const memberHeld = (memberGuid: Member.MemberGuid) =>
+    Effect.flatMap(tracked.get(memberGuid), (member) => {
+      const runId = Option.getOrNull(Option.flatMap(member, (m) => Option.fromNullable(m.activeRunId)))
+      return Effect.fail(
+        runId !== null
+          ? new MemberNotAwaitingCredentials({
+            memberGuid,
+            reason: "RunActive",
+            message:
+              `Member ${memberGuid} is being followed at MX (run ${runId}): new credentials are taken once MX asks for them`
+          })
+          : new MemberNotAwaitingCredentials({
+            memberGuid,
+            reason: "UpdateInProgress",
+            message: `New credentials for member ${memberGuid} are being submitted already`
+          })
+      )
+    })
+
   const updateCredentials: Service["updateCredentials"] = (memberGuid, input) =>
     Effect.gen(function*() {
       const member = yield* tracked.get(memberGuid)
-      if (Option.isNone(member)) return yield* new MemberNotTracked({ memberGuid })
+      if (Option.isNone(member) || !member.value.tracked) return yield* new MemberNotTracked({ memberGuid })
       const ref = { userGuid: member.value.userGuid, memberGuid }
       // The guide: always request the member's own required credentials before updating them.
       const memberCredentials = yield* Stream.runCollect(mx.listMemberCredentials(ref))
-      // No read of the member at MX for a missing institution code: the follow-up run reads the member
-      // at once, and two reads of one member must be 3 s apart. The plan needs the institution only to
-      // compare with `otherMembers`, whose credential values the worker never holds (MX refuses a
+      // No read of the member at MX for a missing institution code: the plan needs the institution only
+      // to compare with `otherMembers`, whose credential values the worker never holds (MX refuses a
       // duplicate with a 409, mapped below).
       const institutionCode = member.value.institutionCode ?? Member.InstitutionCode.make("unknown")
       const plan = yield* CredentialUpdate.plan({
@@ -336,7 +474,63 @@ export const make = Effect.gen(function*() {
         purpose: input.purpose,
         aggregateLater: input.aggregateLater
       })
-      yield* mx.updateMember({ ...ref, credentials: plan.credentials, skipAggregation: plan.skipAggregation }).pipe(
+      // Hold the member: no other update (through this replica or another) and no run until the
+      // update's own run follows MX, so that one submission alone reads and updates the member.
+      const owner = `credentials-${randomUUID()}`
+      const hold = Effect.flatMap(
+        Clock.currentTimeMillis,
+        (at) => tracked.claimCredentialUpdate(memberGuid, owner, at + claimMillis)
+      )
+      const release = tracked.releaseCredentialUpdate(memberGuid, owner)
+      if (!(yield* hold)) return yield* memberHeld(memberGuid)
+      // What MX says now: an earlier submission may have reached it (its response lost), and a second
+      // update would start a second aggregation. The read keeps MX's 3 s from every other read.
+      yield* awaitReadSpacing(memberGuid)
+      if (!(yield* hold)) return yield* memberHeld(memberGuid)
+      const status = yield* withinClaim("readMemberStatus", mx.readMemberStatus(ref)).pipe(
+        Effect.tapError(() => release)
+      )
+      yield* tracked.recordRead(memberGuid, yield* Clock.currentTimeMillis)
+      yield* tracked.recordObservation({
+        memberGuid,
+        status: status.connection_status,
+        isBeingAggregated: status.is_being_aggregated
+      })
+      if (!asksForCredentials(status)) {
+        // Follow the member instead (its first read 3 s after this one); the claim passes to the run.
+        const run = yield* startRun(memberGuid, "CredentialsUpdated", { userPresent: false }, owner).pipe(
+          Effect.ensuring(Effect.ignore(release))
+        )
+        yield* Effect.logInfo("new credentials not sent: MX no longer asks for them").pipe(
+          Effect.annotateLogs({
+            memberGuid,
+            connectionStatus: status.connection_status,
+            isBeingAggregated: status.is_being_aggregated
+          })
+        )
+        return yield* new MemberNotAwaitingCredentials({
+          memberGuid,
+          reason: status.is_being_aggregated ? "Aggregating" : "NotAsked",
+          message: `MX no longer asks for new credentials for member ${memberGuid} (connection_status ${
+            status.connection_status ?? "null"
+          }${status.is_being_aggregated ? ", being aggregated" : ""}): they were not sent; ${
+            run._tag === "Started" || run.runId !== null
+              ? `run ${run.runId} follows the member`
+              : "the member is followed"
+          }`
+        })
+      }
+      if (!(yield* hold)) return yield* memberHeld(memberGuid)
+      // Should this replica die with MX's answer on its way, the scheduler follows the member once the
+      // claim lapses; a refusal or an update without aggregation puts the schedule back.
+      const dueBefore = member.value.nextDueAt
+      yield* tracked.setNextDue(memberGuid, (yield* Clock.currentTimeMillis) + claimMillis)
+      const putBack = Effect.zipRight(tracked.setNextDue(memberGuid, dueBefore), release)
+      yield* withinClaim(
+        "updateMember",
+        mx.updateMember({ ...ref, credentials: plan.credentials, skipAggregation: plan.skipAggregation })
+      ).pipe(
+        Effect.tapError((error) => mxDidNotAct(error) ? Effect.asVoid(putBack) : Effect.void),
         Effect.catchIf(
           (error) => error.reason === "Conflict",
           () => Effect.fail(new CredentialUpdate.CredentialUpdateRejected({ reason: "DuplicateMember" }))
@@ -345,14 +539,16 @@ export const make = Effect.gen(function*() {
       yield* Effect.logInfo("member credentials updated").pipe(
         Effect.annotateLogs({ memberGuid, mxStartsAggregation: plan.mxStartsAggregation })
       )
-      const run = plan.mxStartsAggregation
-        ? yield* start(memberGuid, "CredentialsUpdated", {
-          credentialUpdateStartedAggregation: true,
-          userPresent: true
-        })
-        : null
+      if (!plan.mxStartsAggregation) {
+        yield* putBack
+        return { plan, run: null }
+      }
+      const run = yield* startRun(memberGuid, "CredentialsUpdated", {
+        credentialUpdateStartedAggregation: true,
+        userPresent: true
+      }, owner).pipe(Effect.ensuring(Effect.ignore(release)))
       return { plan, run }
-    })
+    }).pipe(onMxTime)
 
   const webhook: Service["webhook"] = ({ memberGuid, type }) =>
     Effect.gen(function*() {

@@ -230,6 +230,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           ),
           Effect.catchTags({
             MemberNotTracked: () => Effect.fail(notFound(path.memberGuid)),
+            MemberNotAwaitingCredentials: (e) => Effect.fail(new Conflict({ message: e.message })),
             CredentialUpdateRejected: (e) =>
               e.reason === "DuplicateMember"
                 ? Effect.fail(new Conflict({ message: e.message }))

@@ -67,5 +67,15 @@ export const knownDefects = {
    * `updateCredentials` no longer reads the member (the plan needs the institution only to compare with
    * other members' credentials, which the worker never holds).
    */
-  credentialUpdateReadsMemberTwice: false
+  credentialUpdateReadsMemberTwice: false,
+  /**
+   * New credentials submitted again after MX took the first submission (its replica was killed while
+   * MX's answer to the update was on its way; the worker still said "needs credentials") updated the
+   * member at MX a second time, which started a second aggregation (`kills-0-sqlite`: 9 aggregations at
+   * MX for 8 expected); two submissions at once through two replicas did the same. Fixed:
+   * `updateCredentials` holds the member (one update at a time, no run meanwhile), reads its status at
+   * MX first (3 s after any other read) and, when MX is aggregating or no longer asks for credentials,
+   * refuses them (409) and follows the member with a run (`test/worker/credential-resubmission.test.ts`).
+   */
+  credentialsResubmittedUpdateAgain: false
 }
