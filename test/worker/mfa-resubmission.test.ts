@@ -7,10 +7,16 @@
  * The first submission is played by resuming the member at MX directly, so that the worker never
  * hears of it. The run's own check ("still CHALLENGED?") is hours of MX time away: whatever moves the
  * run on within the test is the answer path.
+ *
+ * Two submissions of one round at once (e.g. through two replicas) must not both resume: the worker
+ * claims the round before it asks MX, and refuses (409) while another submission holds it. A claim is
+ * given back when MX refused the resume without acting, and kept while MX's answer is unknown, until it
+ * lapses.
  */
 import { HttpClientRequest } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
+import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { PendingChallenges } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
@@ -138,6 +144,85 @@ describe("MFA answers submitted again after MX took them", () => {
         )
         const { run } = yield* ended(member.runId, "30 seconds")
         assert.strictEqual(run.outcome, "connected")
+        yield* noRuleBroken
+      }))
+  })
+})
+
+/** The member's open round, as stored (its claim included). */
+const openRound = (memberGuid: Member.MemberGuid) =>
+  Effect.flatMap(PendingChallenges.PendingChallenges, (p) => p.current(memberGuid)).pipe(Effect.map(Option.getOrThrow))
+
+const resumes = Effect.map(stats, (s) => s.byOperation["resumeAggregation"] ?? 0)
+
+const setFaults = (faults: Parameters<Sandbox.Service["setFaults"]>[0]) =>
+  Effect.flatMap(Sandbox.Sandbox, (s) => s.setFaults(faults))
+
+/** A member waiting on its first round, whose answers MX refuses with `status` (a 503 or a 500) once. */
+const failedResume = (status: 500 | 503) =>
+  Effect.gen(function*() {
+    const member = yield* startRun("challenge")
+    const pending = yield* pendingChallenge(member.memberGuid)
+    yield* setFaults({ serverErrors: { byOperation: { resumeAggregation: 1 }, status } })
+    const failed = yield* submit(member.memberGuid, pending, "correct").pipe(Effect.ensuring(setFaults({})))
+    assert.strictEqual(Option.getOrThrow(failed)._tag, "Upstream")
+    const round = yield* openRound(member.memberGuid)
+    assert.strictEqual(round.id, pending.id, "the round is still open")
+    return { member, pending, round }
+  })
+
+describe("MFA answers submitted twice at once, or while another submission holds the round", () => {
+  layer(
+    harness({
+      sandbox: { mfaTimeout: "12 hours" },
+      engine: { mfaTimeout: Duration.hours(10), challengeWatchInterval: Duration.hours(5) },
+      // MX's refusals come back at once (one quick retry), not after the client's 8 s of backoff.
+      mxRetrySchedule: MxClient.makeRetrySchedule({ base: "1 millis", cap: "1 millis", maxRetries: 1 })
+    }),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("two submissions of one round at once: one resumes, the other is refused (409); MX resumed once", () =>
+      Effect.gen(function*() {
+        const member = yield* startRun("challenge")
+        const pending = yield* pendingChallenge(member.memberGuid)
+        const before = yield* resumes
+        // Every MX answer takes 150 ms: both submissions would list the challenges before either resume.
+        yield* setFaults({ latency: "150 millis" })
+        const results = yield* Effect.all([
+          submit(member.memberGuid, pending, "correct"),
+          submit(member.memberGuid, pending, "correct")
+        ], { concurrency: 2 }).pipe(Effect.ensuring(setFaults({})))
+        assert.strictEqual(results.filter(Option.isNone).length, 1, "one submission resumes")
+        assert.deepStrictEqual(results.flatMap((r) => Option.isSome(r) ? [r.value._tag] : []), ["Conflict"])
+        assert.strictEqual((yield* resumes) - before, 1, "MX was resumed once")
+        assert.strictEqual((yield* ended(member.runId, "30 seconds")).run.outcome, "connected")
+        yield* noRuleBroken
+      }))
+
+    it.effect("MX refused the resume without acting (503): the claim is given back, the next submission resumes", () =>
+      Effect.gen(function*() {
+        const { member, pending, round } = yield* failedResume(503)
+        assert.isNull(round.claimedBy, "the claim was given back")
+        assert.isTrue(Option.isNone(yield* submit(member.memberGuid, pending, "correct")), "the user's retry resumes")
+        assert.strictEqual((yield* ended(member.runId, "30 seconds")).run.outcome, "connected")
+        yield* noRuleBroken
+      }))
+
+    it.effect("MX's answer to the resume unknown (500): refused (409) while the claim holds, resumed once it lapsed", () =>
+      Effect.gen(function*() {
+        const { member, pending, round: held } = yield* failedResume(500)
+        assert.isNotNull(held.claimedBy, "the round stays claimed: MX may have resumed")
+        const before = yield* resumes
+        const refused = yield* submit(member.memberGuid, pending, "correct")
+        assert.strictEqual(Option.getOrThrow(refused)._tag, "Conflict")
+        assert.match((Option.getOrThrow(refused) as { readonly message: string }).message, /already being answered/)
+        assert.strictEqual((yield* resumes) - before, 0, "nothing sent while the claim holds")
+        // The claim lapses (its replica died, say): the next submission asks MX, which still asks the round.
+        const claims = yield* PendingChallenges.PendingChallenges
+        assert.isTrue(yield* claims.claim({ id: held.id, owner: held.claimedBy!, expiresAt: 0 }))
+        assert.isTrue(Option.isNone(yield* submit(member.memberGuid, pending, "correct")), "resumed")
+        assert.strictEqual((yield* resumes) - before, 1)
+        assert.strictEqual((yield* ended(member.runId, "30 seconds")).run.outcome, "connected")
         yield* noRuleBroken
       }))
   })

@@ -111,11 +111,14 @@ export interface Service {
     options?: StartOptions
   ) => Effect.Effect<Started, StoreError.StoreError | MemberNotTracked>
   /**
-   * Validates MFA answers against the member's pending challenges, checks that MX still asks that round,
-   * resumes the aggregation at MX and wakes the waiting run. When MX no longer asks it (answers that
-   * reached MX before, in a submission whose response was lost), nothing is sent: the round is closed
-   * as answered, the waiting run woken, and the caller gets `MemberNotWaiting`. The answers go to MX
-   * only: never to the journal, the database or a log.
+   * Validates MFA answers against the member's pending challenges, claims the round (one submission at a
+   * time, across replicas), checks that MX still asks that round, resumes the aggregation at MX and wakes
+   * the waiting run. When MX no longer asks it (answers that reached MX before, in a submission whose
+   * response was lost), nothing is sent: the round is closed as answered, the waiting run woken, and the
+   * caller gets `MemberNotWaiting`, as it does when another submission holds the round. A claim is given
+   * back when MX refused the resume without acting (the user may submit again) and kept when MX's
+   * answer is unknown, until it lapses (`submissionClaim`). The answers go to MX only: never to the
+   * journal, the database or a log.
    */
   readonly answerChallenges: (
     memberGuid: Member.MemberGuid,
@@ -377,6 +380,25 @@ export const make = Effect.gen(function*() {
       yield* Metrics.mfaWaitEnded("answered", (yield* Clock.currentTimeMillis) - round.createdAt)
     })
 
+  /**
+   * Lists MX's challenges; when MX no longer asks exactly the round's (answers that reached MX in a
+   * submission whose response was lost), closes the round as answered and refuses the answers. Listing
+   * the challenges is not a status read: it needs no spacing from the waiting run's reads.
+   */
+  const refuseUnlessAsked = (round: PendingChallenges.PendingChallenge, ref: MxClient.MemberRef) =>
+    Effect.gen(function*() {
+      const asked = yield* mx.listMemberChallenges(ref)
+      if (asksRound(round, asked)) return
+      yield* closeAnswered(round)
+      yield* Effect.logInfo("MFA answers not sent: MX no longer asks the round").pipe(
+        Effect.annotateLogs({ memberGuid: ref.memberGuid, stillChallenged: asked.length > 0 })
+      )
+      return yield* new MemberNotWaiting({
+        memberGuid: ref.memberGuid,
+        message: `The MFA round of member ${ref.memberGuid} was already answered: MX no longer asks these challenges`
+      })
+    })
+
   const answerChallenges: Service["answerChallenges"] = (memberGuid, answers) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -393,27 +415,41 @@ export const make = Effect.gen(function*() {
         onNone: () => null,
         onSome: (m) => m.status
       })
-      const userGuid = Option.getOrThrow(member).userGuid
+      const ref = { userGuid: Option.getOrThrow(member).userGuid, memberGuid }
       const ordered = yield* Mfa.prepareResume(status, round.challenges, answers)
-      // The round stays open here until the run's next check even when MX took answers already (a
-      // submission whose response was lost, e.g. its replica died): a resume now would reach MX outside
-      // CHALLENGED, or answer a round MX no longer asks. Listing the challenges is not a status read, so
-      // it needs no spacing from the waiting run's own reads of the member.
-      const asked = yield* mx.listMemberChallenges({ userGuid, memberGuid })
-      if (!asksRound(round, asked)) {
-        yield* closeAnswered(round)
-        yield* Effect.logInfo("MFA answers not sent: MX no longer asks the round").pipe(
-          Effect.annotateLogs({ memberGuid, stillChallenged: asked.length > 0 })
-        )
-        return yield* new MemberNotWaiting({
-          memberGuid,
-          message: `The MFA round of member ${memberGuid} was already answered: MX no longer asks these challenges`
-        })
+      const beingAnswered = new MemberNotWaiting({
+        memberGuid,
+        message: `The MFA round of member ${memberGuid} is already being answered: MX's answer is awaited`
+      })
+      // Another submission holds the round (through this replica or another): its resume is on its way,
+      // or MX's answer to it was lost. Only MX can tell whether the round is over.
+      if (round.claimedBy !== null && (round.claimExpiresAt ?? 0) > now) {
+        yield* refuseUnlessAsked(round, ref)
+        return yield* beingAnswered
       }
-      yield* mx.resumeAggregation({ userGuid, memberGuid, answers: ordered })
+      // One submission at a time: of two at once, only one claims the round; the other would resume
+      // outside CHALLENGED. A lapsed claim (its replica died) is taken over, and MX asked first.
+      const owner = `answers-${randomUUID()}`
+      const hold = Effect.flatMap(
+        Clock.currentTimeMillis,
+        (at) => pending.claim({ id: round.id, owner, expiresAt: at + claimMillis })
+      )
+      const release = pending.releaseClaim({ id: round.id, owner })
+      if (!(yield* hold)) return yield* beingAnswered
+      yield* refuseUnlessAsked(round, ref).pipe(Effect.tapError(() => release))
+      if (!(yield* hold)) return yield* beingAnswered
+      yield* withinClaim("resumeAggregation", mx.resumeAggregation({ ...ref, answers: ordered })).pipe(
+        Effect.tapError((error) =>
+          mxDidNotAct(error)
+            ? Effect.asVoid(release)
+            : Effect.logWarning("MX's answer to the resume is unknown: the round stays claimed until it lapses").pipe(
+              Effect.annotateLogs({ memberGuid, reason: error.reason })
+            )
+        )
+      )
       yield* closeAnswered(round)
       yield* Effect.logInfo("MFA answers sent; run resumed").pipe(Effect.annotateLogs({ memberGuid }))
-    })
+    }).pipe(onMxTime)
 
   const forUser = (userGuid: Member.UserGuid, trigger: AggregationPolicy.Trigger) =>
     Effect.gen(function*() {

@@ -77,5 +77,15 @@ export const knownDefects = {
    * MX first (3 s after any other read) and, when MX is aggregating or no longer asks for credentials,
    * refuses them (409) and follows the member with a run (`test/worker/credential-resubmission.test.ts`).
    */
-  credentialsResubmittedUpdateAgain: false
+  credentialsResubmittedUpdateAgain: false,
+  /**
+   * Two submissions of the same MFA round at once (e.g. through two replicas) both saw the round still
+   * asked and both resumed at MX: the second resume reached MX outside CHALLENGED (405) and the writes
+   * overlapped. Fixed: `answerChallenges` claims the round in the store first (one conditional UPDATE,
+   * one winner on SQLite and PostgreSQL); the other submission gets a 409 ("already being answered").
+   * The claim is given back when MX refused the resume without acting, and kept while MX's answer is
+   * unknown until it lapses (`submissionClaim`); a later submission then asks MX first
+   * (`test/worker/mfa-resubmission.test.ts`).
+   */
+  concurrentAnswersResumeTwice: false
 }
