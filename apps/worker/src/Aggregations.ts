@@ -104,7 +104,11 @@ export type Started =
  * @category models
  */
 export interface Service {
-  /** Starts a run unless one is active for the member (here or on another replica). */
+  /**
+   * Starts a run unless one is active for the member (here or on another replica) or a credential
+   * update holds it. The run reads the member at once, so it is claimed only once MX's 3 s have passed
+   * since the worker's last read of the member (a wait of up to 3 s of MX time).
+   */
   readonly start: (
     memberGuid: Member.MemberGuid,
     trigger: AggregationPolicy.Trigger,
