@@ -710,7 +710,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             })
           ),
           MemberBody,
-          "idempotent",
+          // New credentials start an aggregation at MX: a repeat after an unknown outcome would start another.
+          params.credentials === undefined ? "idempotent" : "not-idempotent",
           memberAttributes(params),
           undefined,
           params.credentials ?? []

@@ -160,6 +160,32 @@ describe("MxClient retries", () => {
       assert.strictEqual(fake.requests.length, 1)
     }))
 
+  it.effect("updateMember with new credentials does not retry a transport failure (it would start a second aggregation)", () =>
+    Effect.gen(function*() {
+      const fake = flaky(1, { transport: "ECONNRESET" })
+      const mx = yield* Fake.client(fake)
+      const exit = yield* runWithClock(
+        mx.updateMember({
+          userGuid,
+          memberGuid,
+          credentials: [
+            Member.CredentialValue.make({ guid: Member.CredentialGuid.make("CRD-p"), value: Redacted.make("secret") })
+          ]
+        })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(fake.requests.length, 1)
+    }))
+
+  it.effect("updateMember without credentials (no aggregation) retries a transport failure", () =>
+    Effect.gen(function*() {
+      const fake = flaky(1, { transport: "ECONNRESET" })
+      const mx = yield* Fake.client(fake)
+      const exit = yield* runWithClock(mx.updateMember({ userGuid, memberGuid, metadata: "m" }))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(fake.requests.length, 2)
+    }))
+
   it.effect("aggregateMember (202 while running: safe to repeat) retries a transport failure", () =>
     Effect.gen(function*() {
       const fake = flaky(2, { transport: "ECONNRESET" }, { status: 202, body: Fake.memberBody() })
