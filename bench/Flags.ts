@@ -225,12 +225,15 @@ export type SandboxFlags = Pick<
  * @since 0.1.0
  * @category parsing
  */
-export const sandbox = (raw: ReadonlyMap<string, string>, members: number): SandboxFlags => {
+export const sandbox = (
+  raw: ReadonlyMap<string, string>,
+  defaults: { readonly members: number; readonly membersPerUser: number }
+): SandboxFlags => {
   const seed = raw.get("seed") ?? "1"
   if (seed.trim() === "") throw new FlagError("--seed must not be empty")
   return {
-    members: number(raw, "members", members, { integer: true, min: 1, max: 100_000 }),
-    membersPerUser: number(raw, "members-per-user", 10, { integer: true, min: 1, max: 1000 }),
+    members: number(raw, "members", defaults.members, { integer: true, min: 1, max: 100_000 }),
+    membersPerUser: number(raw, "members-per-user", defaults.membersPerUser, { integer: true, min: 1, max: 1000 }),
     latencyMs: number(raw, "latency", 100, { min: 0, max: 60_000 }),
     aggregationSeconds: number(raw, "aggregation-seconds", 30, { min: 0, max: 86_400, exclusiveMin: true }),
     mfaShare: number(raw, "mfa-share", 0.1, { min: 0, max: 1 }),
@@ -253,7 +256,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags | "help" => {
     throw new FlagError("--no-naive and --naive-only exclude each other")
   }
   return {
-    ...sandbox(raw, 1000),
+    ...sandbox(raw, { members: 1000, membersPerUser: 10 }),
     rateLimit: number(raw, "rate-limit", 50, { min: 0, max: 100_000, exclusiveMin: true }),
     concurrency: number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
     maxRuns: number(raw, "max-runs", 100, { integer: true, min: 1, max: 100_000 }),

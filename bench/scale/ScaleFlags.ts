@@ -49,7 +49,9 @@ export const usage = `usage: tsx bench/scale.ts [--members 10000] [--members-per
        [--latency 100] [--mfa-share 0.1] [--timeout 3600] [--seed 1] [--database-url URL] [--json]
 
   --members N              members driven to completion in each phase (default 10000)
-  --members-per-user K     members per MX user (default 10; the worker lists each user's members)
+  --members-per-user K     members per MX user (default 10; at least members x mfa-share users, one MFA
+                           member each). Discovery lists the users' members one user after the other, and
+                           no run starts meanwhile: many users slow everything down (see bench/README.md)
   --replicas LIST          worker replicas per phase, comma-separated; one phase per entry (default 1,3)
   --rate-limit RPS         MX requests per real second for the whole fleet (default 60); MX's limit is
                            per client, so each replica gets RPS/replicas, and the sandbox enforces RPS
@@ -109,7 +111,7 @@ const replicaList = (raw: ReadonlyMap<string, string>): ReadonlyArray<number> =>
 export const parse = (argv: ReadonlyArray<string>): ScaleFlags | "help" => {
   const raw = Flags.split(argv, valued, booleans)
   if (raw === "help") return "help"
-  const sandbox = Flags.sandbox(raw, 10_000)
+  const sandbox = Flags.sandbox(raw, { members: 10_000, membersPerUser: 10 })
   const replicas = replicaList(raw)
   const rateLimit = Flags.number(raw, "rate-limit", 60, { integer: true, min: 1, max: 100_000 })
   const most = Math.max(...replicas)

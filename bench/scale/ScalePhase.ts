@@ -192,6 +192,45 @@ const overlapping = (stats: Stats) =>
   })
 
 /**
+ * The longest runs, each with its timeline in real seconds from the start of the phase: the statuses
+ * it observed and its MFA rounds (stored, resolved). A long tail in the makespan starts here.
+ */
+const longestRuns = (mxStart: number, timeScale: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const at = (mxMs: string | number | null) =>
+      mxMs === null ? "-" : `+${((Number(mxMs) - mxStart) / timeScale / 1000).toFixed(0)} s`
+    const runs = yield* sql<{
+      readonly run_id: string
+      readonly member_guid: string
+      readonly started_at: string | number
+      readonly ended_at: string | number
+      readonly outcome: string | null
+      readonly mx_calls: string | number
+    }>`SELECT run_id, member_guid, started_at, ended_at, outcome, mx_calls FROM aggregation_runs
+      WHERE ended_at IS NOT NULL ORDER BY ended_at - started_at DESC LIMIT 2`
+    const lines: Array<string> = []
+    for (const run of runs) {
+      const observed = yield* sql<{ readonly connection_status: string | null; readonly observed_at: string | number }>`
+        SELECT connection_status, observed_at FROM run_observations WHERE run_id = ${run.run_id} ORDER BY id`
+      const rounds = yield* sql<{
+        readonly created_at: string | number
+        readonly resolved_at: string | number | null
+        readonly resolution: string | null
+      }>`SELECT created_at, resolved_at, resolution FROM pending_challenges WHERE run_id = ${run.run_id} ORDER BY id`
+      lines.push(
+        `longest run: ${run.member_guid} ${run.outcome ?? "running"}, ${Number(run.mx_calls)} MX calls, ` +
+          `${at(run.started_at)} to ${at(run.ended_at)} (real time from the phase's start)`,
+        `  observed ${observed.map((o) => `${o.connection_status ?? "null"} ${at(o.observed_at)}`).join(", ")}`,
+        ...rounds.map((r) =>
+          `  MFA round stored ${at(r.created_at)}, resolved ${at(r.resolved_at)} (${r.resolution ?? "open"})`
+        )
+      )
+    }
+    return lines
+  })
+
+/**
  * A fresh database on the server (dropped with the scope), migrated, and this process's client of it.
  * Migrated here so that its "empty" size includes the store's schema, and the replicas start on the
  * schema as they would in production.
@@ -329,6 +368,7 @@ export const run = (flags: ScaleFlags, replicas: number, adminUrl: string, logs:
     // Checked after the clock stopped: every member's data is in the store.
     const verified = yield* withDatabase(Completion.verify)
     const overlaps = yield* withDatabase(overlapping(stats))
+    const longest = yield* withDatabase(longestRuns(mxStart, flags.timeScale))
     const died = fleet.filter((replica) => replica.exited())
     const perReplicaRate = rateLimitPerReplica(flags, replicas)
 
@@ -368,6 +408,7 @@ export const run = (flags: ScaleFlags, replicas: number, adminUrl: string, logs:
         ...Completion.notes(flags.members, verified),
         ...(answers.failed > 0 ? [`MFA answers that failed (each try counted): ${answers.failed}`] : []),
         ...overlaps,
+        ...longest,
         ...died.map((replica) =>
           `replica ${replica.index + 1} (pid ${replica.pid}) exited during the phase:\n${
             Replicas.tail(replica.output())
