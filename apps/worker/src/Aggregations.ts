@@ -403,6 +403,23 @@ export const make = Effect.gen(function*() {
       })
     })
 
+  /**
+   * Waits while another submission holds the member's open round `roundId`: until that submission
+   * closes it (`None`: answered meanwhile, or another round is open now) or its claim lapses (the round,
+   * free to take over). A claim lasts `submissionClaim`, which bounds the wait.
+   */
+  const awaitOtherSubmission = (memberGuid: Member.MemberGuid, roundId: number) =>
+    Effect.gen(function*() {
+      while (true) {
+        const current = yield* pending.current(memberGuid)
+        if (Option.isNone(current) || current.value.id !== roundId) return Option.none()
+        const now = yield* Clock.currentTimeMillis
+        const claimEnds = current.value.claimedBy === null ? now : (current.value.claimExpiresAt ?? now)
+        if (claimEnds <= now) return current
+        yield* Effect.sleep(Duration.millis(Math.min(claimEnds - now + 1, claimMillis / 20)))
+      }
+    })
+
   const answerChallenges: Service["answerChallenges"] = (memberGuid, answers) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -425,21 +442,28 @@ export const make = Effect.gen(function*() {
         memberGuid,
         message: `The MFA round of member ${memberGuid} is already being answered: MX's answer is awaited`
       })
-      // Another submission holds the round (through this replica or another): its resume is on its way,
-      // or MX's answer to it was lost. Only MX can tell whether the round is over.
-      if (round.claimedBy !== null && (round.claimExpiresAt ?? 0) > now) {
-        yield* refuseUnlessAsked(round, ref)
-        return yield* beingAnswered
-      }
+      const answeredMeanwhile = new MemberNotWaiting({
+        memberGuid,
+        message: `The MFA round of member ${memberGuid} was answered by another submission meanwhile`
+      })
       // One submission at a time: of two at once, only one claims the round; the other would resume
-      // outside CHALLENGED. A lapsed claim (its replica died) is taken over, and MX asked first.
+      // outside CHALLENGED. A submission that finds the round held (through this replica or another)
+      // waits for the holder: it closes the round (answered meanwhile), or its claim lapses (its replica
+      // died, MX's answer unknown) and this one takes the round over, MX asked first. A user whose first
+      // submission got no response is thereby answered, not told to come back.
       const owner = `answers-${randomUUID()}`
       const hold = Effect.flatMap(
         Clock.currentTimeMillis,
         (at) => pending.claim({ id: round.id, owner, expiresAt: at + claimMillis })
       )
       const release = pending.releaseClaim({ id: round.id, owner })
-      if (!(yield* hold)) return yield* beingAnswered
+      let held = false
+      for (let attempt = 0; attempt < 3 && !held; attempt++) {
+        const lapsed = yield* awaitOtherSubmission(memberGuid, round.id)
+        if (Option.isNone(lapsed)) return yield* answeredMeanwhile
+        held = yield* hold
+      }
+      if (!held) return yield* beingAnswered
       yield* refuseUnlessAsked(round, ref).pipe(Effect.tapError(() => release))
       if (!(yield* hold)) return yield* beingAnswered
       yield* withinClaim("resumeAggregation", mx.resumeAggregation({ ...ref, answers: ordered })).pipe(

@@ -43,7 +43,8 @@ export class NotFound extends Schema.TaggedError<NotFound>()(
 
 /**
  * The request conflicts with the member's state (e.g. MFA answers for a member that is not waiting, or
- * whose round another submission is answering; new credentials for a member MX no longer asks them for).
+ * whose round another submission answered meanwhile: a submission waits while another holds the round;
+ * new credentials for a member MX no longer asks them for).
  *
  * @since 0.1.0
  * @category errors
