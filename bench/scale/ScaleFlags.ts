@@ -46,7 +46,7 @@ export interface ScaleFlags extends Flags.SandboxFlags {
  */
 export const usage = `usage: tsx bench/scale.ts [--members 10000] [--members-per-user 10] [--replicas 1,3]
        [--rate-limit 60] [--concurrency 10] [--max-runs 100] [--time-scale 10] [--aggregation-seconds 30]
-       [--latency 100] [--mfa-share 0.1] [--timeout 3600] [--seed 1] [--database-url URL] [--json]
+       [--latency 100] [--mfa-share 0.1] [--timeout 10800] [--seed 1] [--database-url URL] [--json]
 
   --members N              members driven to completion in each phase (default 10000)
   --members-per-user K     members per MX user (default 10; at least members x mfa-share users, one MFA
@@ -61,7 +61,7 @@ export const usage = `usage: tsx bench/scale.ts [--members 10000] [--members-per
   --aggregation-seconds S  how long MX takes to aggregate a member, MX seconds (default 30)
   --latency MS             sandbox latency per request, real milliseconds (default 100)
   --mfa-share X            share 0..1 of members with a TEXT MFA challenge (default 0.1)
-  --timeout SECONDS        give up on a phase after this many real seconds (default 3600)
+  --timeout SECONDS        give up on a phase after this many real seconds (default 10800)
   --seed S                 sandbox seed (default 1)
   --database-url URL       PostgreSQL server to create each phase's database on (default: PG_URL, else
                            an embedded PostgreSQL started for the run)
@@ -136,7 +136,7 @@ export const parse = (argv: ReadonlyArray<string>): ScaleFlags | "help" => {
     rateLimit,
     concurrency: Flags.number(raw, "concurrency", 10, { integer: true, min: 1, max: 10_000 }),
     maxRuns: Flags.number(raw, "max-runs", 100, { integer: true, min: 1, max: 100_000 }),
-    timeoutSeconds: Flags.number(raw, "timeout", 3600, { min: 0, max: 86_400, exclusiveMin: true }),
+    timeoutSeconds: Flags.number(raw, "timeout", 10_800, { min: 0, max: 86_400, exclusiveMin: true }),
     databaseUrl,
     json: raw.has("json")
   }

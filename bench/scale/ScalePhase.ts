@@ -11,7 +11,7 @@ import { SqlClient } from "@effect/sql"
 import { Member } from "@mx-aggregation/domain"
 import { MxBank } from "@mx-aggregation/mx-sandbox"
 import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
-import { Database, Store } from "@mx-aggregation/store"
+import { Database, PendingChallenges, Store } from "@mx-aggregation/store"
 import * as TestDatabase from "@mx-aggregation/store/TestDatabase"
 import { Array as Arr, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { loadavg } from "node:os"
@@ -103,53 +103,49 @@ interface Answers {
 }
 
 /**
- * Answers every open challenge with `correct` as soon as the worker lists it, through the control API
+ * Answers every open challenge with `correct` as soon as the worker stored it, through the control API
  * of one replica after the other (a replica that does not run the member's workflow passes the answer
- * on through the cluster). An answer that failed for a transient reason is sent again on a later pass,
- * up to 5 times; a refusal (`Conflict`: the run no longer waits, `Invalid`, `NotFound`) is final.
+ * on through the cluster). The open rounds are read from the database over this process's connection
+ * (listing them through the control API every 200 ms would load the replicas). An answer that failed
+ * for a transient reason is sent again on a later pass, up to 5 times; a refusal (`Conflict`: the run
+ * no longer waits, `Invalid`, `NotFound`) is final.
  */
 const answerer = (replicas: ReadonlyArray<Replicas.Replica>, counts: Answers) =>
   Effect.gen(function*() {
-    const done = new Set<string>()
-    const tries = new Map<string, number>()
+    const pending = yield* PendingChallenges.PendingChallenges
+    const done = new Set<number>()
+    const tries = new Map<number, number>()
     let turn = 0
-    const api = () => replicas[turn++ % replicas.length]!.api
     return yield* Effect.gen(function*() {
-      const pending = yield* api().members.pendingChallenges()
-      const open = pending.filter((p) => !done.has(p.runId))
+      const open = (yield* pending.listPending()).filter((p) => !done.has(p.id))
       yield* Effect.forEach(open, (p) => {
         const answers = p.challenges.map((c) =>
           Member.CredentialValue.make({ guid: c.guid, value: Redacted.make(MxBank.correctAnswer) })
         )
         if (!Arr.isNonEmptyReadonlyArray(answers)) return Effect.void
-        return api().members.answer({
-          path: { memberGuid: Member.MemberGuid.make(p.memberGuid) },
-          payload: { answers }
-        })
-          .pipe(
-            Effect.timeout("30 seconds"),
-            Effect.matchEffect({
-              onSuccess: () =>
-                Effect.sync(() => {
-                  done.add(p.runId)
-                  counts.answered++
-                }),
-              onFailure: (error) =>
-                Effect.sync(() => {
-                  const attempts = (tries.get(p.runId) ?? 0) + 1
-                  tries.set(p.runId, attempts)
-                  counts.failed++
-                  const final = ["Conflict", "Invalid", "NotFound"].includes(error._tag)
-                  if (final || attempts >= 5) done.add(p.runId)
-                }).pipe(
-                  Effect.zipRight(Effect.logWarning(`answering MFA through the control API failed: ${error._tag}`))
-                )
-            })
-          )
+        const api = replicas[turn++ % replicas.length]!.api
+        return api.members.answer({ path: { memberGuid: p.memberGuid }, payload: { answers } }).pipe(
+          Effect.timeout("30 seconds"),
+          Effect.matchEffect({
+            onSuccess: () =>
+              Effect.sync(() => {
+                done.add(p.id)
+                counts.answered++
+              }),
+            onFailure: (error) =>
+              Effect.sync(() => {
+                const attempts = (tries.get(p.id) ?? 0) + 1
+                tries.set(p.id, attempts)
+                counts.failed++
+                const final = ["Conflict", "Invalid", "NotFound"].includes(error._tag)
+                if (final || attempts >= 5) done.add(p.id)
+              }).pipe(Effect.zipRight(Effect.logWarning(`answering MFA through the control API failed: ${error._tag}`)))
+          })
+        )
       }, { concurrency: 16, discard: true })
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("MFA answerer pass failed", cause)),
-      Effect.zipRight(Effect.sleep("100 millis")),
+      Effect.zipRight(Effect.sleep("200 millis")),
       Effect.forever
     )
   })
@@ -333,7 +329,7 @@ export const run = (flags: ScaleFlags, replicas: number, adminUrl: string, logs:
     const cpuAtReady = fleet.map((replica) => replica.startupCpuMs)
     process.stderr.write(`  ${name}: all replicas answer /health after ${(fleetReadyMs / 1000).toFixed(1)} s\n`)
     const answers: Answers = { answered: 0, failed: 0 }
-    yield* Effect.forkScoped(answerer(fleet, answers))
+    yield* Effect.forkScoped(withDatabase(answerer(fleet, answers)))
 
     const deadline = realStart + flags.timeoutSeconds * 1000
     let lastPrinted = { at: Date.now(), cpu: fleet.map(cpuMsOf) }
