@@ -38,7 +38,9 @@ export const reach = (
   context: Trial.TrialContext,
   point: KillPoint,
   skip: number,
-  within: Duration.DurationInput = "15 seconds"
+  // A loaded machine (the whole test suite on 2 cores) can take 10 s to restart a replica before the
+  // next point comes: give it time.
+  within: Duration.DurationInput = "40 seconds"
 ): Effect.Effect<number | undefined> => {
   const holdOn = (operations: ReadonlyArray<string>) => {
     let passed = 0
