@@ -32,7 +32,7 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import {
   Config,
-  type ConfigError,
+  ConfigError,
   Context,
   Data,
   Effect,
@@ -41,6 +41,7 @@ import {
   HashSet,
   Layer,
   Logger,
+  LogLevel,
   Option,
   Redacted,
   type Scope
@@ -374,6 +375,27 @@ export const loggerLayer = (format: LogFormat = "auto"): Layer.Layer<never> => {
   )
 }
 
+const logLevels = LogLevel.allLevels.map((l) => l.label)
+
+/**
+ * `WORKER_LOG_LEVEL`: one of Effect's levels (`Debug`, `Info`, `Warn` or `Warning`, `Error`…), in any
+ * case.
+ *
+ * @since 0.1.0
+ * @category logs
+ */
+export const logLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("WORKER_LOG_LEVEL").pipe(
+  Config.mapOrFail((raw) => {
+    const label = raw.trim().toUpperCase()
+    const level = LogLevel.allLevels.find((l) => l.label === (label === "WARNING" ? "WARN" : label))
+    return level === undefined
+      ? Either.left(
+        ConfigError.InvalidData([], `WORKER_LOG_LEVEL must be one of ${logLevels.join(", ")} (got "${raw}")`)
+      )
+      : Either.right(level)
+  })
+)
+
 /**
  * `loggerLayer` from `WORKER_LOG_FORMAT` (`json`, `pretty`, `auto`; default `auto`) and
  * `WORKER_LOG_LEVEL` (`Debug`, `Info`, `Warning`, `Error`…; default `Info`).
@@ -386,7 +408,7 @@ export const loggerLayerConfig: Layer.Layer<never, ConfigError.ConfigError> = La
     const format = yield* Config.literal("json", "pretty", "auto")("WORKER_LOG_FORMAT").pipe(
       Config.withDefault("auto" as const)
     )
-    const level = yield* Config.logLevel("WORKER_LOG_LEVEL").pipe(Config.option)
+    const level = yield* logLevelConfig.pipe(Config.option)
     return Layer.mergeAll(
       loggerLayer(format),
       Option.match(level, { onNone: () => Layer.empty, onSome: Logger.minimumLogLevel })

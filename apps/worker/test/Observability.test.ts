@@ -25,7 +25,7 @@ import { AggregationRuns, PendingChallenges, Store, TestDatabase, TrackedMembers
 import { EngineConfig } from "@mx-aggregation/worker"
 import * as Metrics from "@mx-aggregation/worker/Metrics"
 import * as Observability from "@mx-aggregation/worker/Observability"
-import { type Console, Effect, Either, Layer, Logger, Redacted, Schedule, Schema, Stream } from "effect"
+import { ConfigProvider, type Console, Effect, Either, Layer, Logger, Redacted, Schedule, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { format } from "node:util"
@@ -558,5 +558,29 @@ describe("logs", () => {
       const terminal = yield* linesWhen(true)
       assert.throws(() => JSON.parse(terminal[0]!))
       assert.include(terminal[0]!, "hello")
+    }))
+})
+
+describe("WORKER_LOG_LEVEL", () => {
+  const read = (value: string) =>
+    Observability.logLevelConfig.pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["WORKER_LOG_LEVEL", value]]))),
+      Effect.either
+    )
+
+  it.effect("takes Effect's levels in any case, and Warning for Warn", () =>
+    Effect.gen(function*() {
+      for (const [value, label] of [["Debug", "DEBUG"], ["info", "INFO"], ["Warning", "WARN"], ["WARN", "WARN"]]) {
+        const level = yield* read(value!)
+        assert.isTrue(Either.isRight(level), value)
+        assert.strictEqual(Either.getOrThrow(level).label, label)
+      }
+    }))
+
+  it.effect("refuses anything else with a message naming the levels", () =>
+    Effect.gen(function*() {
+      const level = yield* read("loud")
+      assert.isTrue(Either.isLeft(level))
+      assert.match(String(Either.getLeft(level).pipe((o) => o._tag === "Some" ? o.value : "")), /must be one of .*WARN/)
     }))
 })
