@@ -8,7 +8,7 @@
 import { Singleton } from "@effect/cluster"
 import type { Member } from "@mx-aggregation/domain"
 import { TrackedMembers } from "@mx-aggregation/store"
-import { Clock, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import { Aggregations } from "./Aggregations.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as MxTime from "./MxTime.js"
@@ -43,8 +43,16 @@ export const tick = Effect.gen(function*() {
 })
 
 /**
- * The scheduler loop: discovery of the configured users every `discoveryInterval` passes, then due
- * members, every `schedulerInterval`. Failures are logged and the loop goes on.
+ * Users whose members are listed at once during discovery (the MX client's rate limit and concurrency
+ * cap still apply).
+ */
+const discoveryConcurrency = 4
+
+/**
+ * The scheduler loop: discovery of the configured users' members (and the stale-run reaper) every 60
+ * `schedulerInterval`s, and, on its own fiber beside it, a pass over the due members every
+ * `schedulerInterval`: at thousands of users a discovery pass takes minutes, during which due members
+ * must still start. Failures are logged and the loops go on.
  *
  * @since 0.1.0
  * @category scheduling
@@ -53,26 +61,28 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
   Effect.gen(function*() {
     const aggregations = yield* Aggregations
     const config = yield* EngineConfig
-    const discover = Effect.forEach(users, (userGuid) =>
-      aggregations.discover(userGuid).pipe(
-        Effect.tap((n) => n > 0 ? Effect.logInfo(`tracking ${n} new member(s) of ${userGuid}`) : Effect.void),
-        Effect.catchAll((error) => Effect.logWarning("member discovery failed", error))
-      ), { discard: true })
     // With several replicas the scheduler runs on one of them (a cluster singleton): say which.
     yield* Effect.logInfo("the scheduler runs on this replica")
     const recovered = yield* aggregations.recover.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
     if (recovered > 0) yield* Effect.logInfo(`restarted ${recovered} claimed run(s)`)
-    let pass = 0
-    yield* Effect.gen(function*() {
-      if (pass++ % 60 === 0) {
-        yield* discover
-        const reaped = yield* aggregations.reapStale.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
-        if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} stale run(s)`)
-      }
-      yield* tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)))
+    const discovery = Effect.gen(function*() {
+      yield* Effect.forEach(users, (userGuid) =>
+        aggregations.discover(userGuid).pipe(
+          Effect.tap((n) => n > 0 ? Effect.logInfo(`tracking ${n} new member(s) of ${userGuid}`) : Effect.void),
+          Effect.catchAll((error) => Effect.logWarning("member discovery failed", error))
+        ), { concurrency: discoveryConcurrency, discard: true })
+      const reaped = yield* aggregations.reapStale.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
+      if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} stale run(s)`)
     }).pipe(
-      Effect.repeat(Schedule.spaced(config.schedulerInterval)),
-      // The interval is MX time too.
+      Effect.catchAllCause((cause) => Effect.logWarning("discovery pass failed", cause)),
+      Effect.repeat(Schedule.spaced(Duration.times(config.schedulerInterval, 60)))
+    )
+    const passes = tick.pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)),
+      Effect.repeat(Schedule.spaced(config.schedulerInterval))
+    )
+    yield* Effect.all([discovery, passes], { concurrency: 2, discard: true }).pipe(
+      // The intervals are MX time too.
       MxTime.within(config.mxClock)
     )
   }).pipe(Effect.onExit(() => Effect.logInfo("the scheduler stopped on this replica")))
