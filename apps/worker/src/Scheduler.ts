@@ -49,7 +49,8 @@ export const tick = Effect.gen(function*() {
 const discoveryConcurrency = 4
 
 /**
- * The scheduler loop: discovery of the configured users' members (and the stale-run reaper) every 60
+ * The scheduler loop: discovery of the configured users' members (then the stale-run reaper and the
+ * recovery of claimed runs) every 60
  * `schedulerInterval`s, and, on its own fiber beside it, a pass over the due members every
  * `schedulerInterval`: at thousands of users a discovery pass takes minutes, during which due members
  * must still start. Failures are logged and the loops go on.
@@ -73,6 +74,10 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
         ), { concurrency: discoveryConcurrency, discard: true })
       const reaped = yield* aggregations.reapStale.pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e), 0)))
       if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} stale run(s)`)
+      // A replica that died between recording a run and sending its workflow's first message left the
+      // member claimed with nothing running: started again here, not only when the scheduler moves
+      // (starting a workflow that runs already does nothing).
+      yield* aggregations.recover.pipe(Effect.catchAll((e) => Effect.logWarning(e)))
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("discovery pass failed", cause)),
       Effect.repeat(Schedule.spaced(Duration.times(config.schedulerInterval, 60)))
