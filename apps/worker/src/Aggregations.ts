@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { DurableDeferred, type WorkflowEngine } from "@effect/workflow"
+import { DurableDeferred, WorkflowEngine } from "@effect/workflow"
 import type { ConnectionStatus } from "@mx-aggregation/domain"
 import { AggregationPolicy, CredentialUpdate, Member, Mfa, NextAction } from "@mx-aggregation/domain"
 import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
@@ -643,8 +643,33 @@ export const make = Effect.gen(function*() {
       return fresh.length
     })
 
+  /**
+   * Ends a run that will not end by itself (stopped, or its workflow died): recorded as failed, the
+   * member released and due again (the failure counted, so the policy backs off).
+   */
+  const abandon = (memberGuid: Member.MemberGuid, runId: AggregationRuns.RunId, failureReason: string) =>
+    Effect.gen(function*() {
+      yield* runs.finish({ runId, outcome: "failed", failureReason })
+      yield* tracked.recordOutcome({
+        memberGuid,
+        nextAction: null,
+        userAction: null,
+        needsUserReason: null,
+        nextDueAt: yield* Clock.currentTimeMillis,
+        failed: true
+      })
+      yield* tracked.release(memberGuid, runId)
+    })
+
+  /** A run whose member the worker has not read for this long (MX time) has stalled. */
+  const stalledAfter = Duration.toMillis(Duration.times(
+    Duration.max(config.challengeWatchInterval, Duration.decode(config.polling.cap ?? "30 seconds")),
+    20
+  ))
+
   const recover: Service["recover"] = Effect.gen(function*() {
     const active = yield* tracked.listActive
+    const now = yield* Clock.currentTimeMillis
     let restarted = 0
     for (const member of active) {
       if (member.activeRunId === null) continue
@@ -659,6 +684,23 @@ export const make = Effect.gen(function*() {
         yield* tracked.release(member.memberGuid, member.activeRunId)
         continue
       }
+      const executionId = yield* executionIdOf(member.activeRunId)
+      const result = yield* AggregationWorkflow.poll(executionId).pipe(Effect.provide(context))
+      if (result?._tag === "Complete") {
+        // The workflow ended without ending its run: it died in the engine (e.g. a journal write that
+        // failed), which the run's own failure handling never sees. Starting it again would only
+        // return that result.
+        yield* abandon(
+          member.memberGuid,
+          member.activeRunId,
+          "the run's workflow ended without finishing the run (it died in the workflow engine)"
+        )
+        yield* Effect.logWarning("run whose workflow died ended as failed; the member is due again").pipe(
+          Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
+        )
+        continue
+      }
+      // Starts the workflow if it never got its first message; does nothing to one that runs.
       yield* execute({
         runId: member.activeRunId,
         memberGuid: member.memberGuid,
@@ -667,6 +709,18 @@ export const make = Effect.gen(function*() {
         userPresent: run.value.run.reason === "user_present",
         credentialUpdateStartedAggregation: false
       }).pipe(Effect.orDie)
+      // A suspended workflow whose member nobody has read for a long time missed its wake-up (a timer
+      // or an answer whose delivery the engine lost): resumed from its journal.
+      const lastActivity = Math.max(member.lastReadAt ?? 0, member.claimedAt ?? 0)
+      if (result?._tag === "Suspended" && now - lastActivity > stalledAfter) {
+        yield* WorkflowEngine.WorkflowEngine.pipe(
+          Effect.flatMap((engine) => engine.resume(AggregationWorkflow, executionId)),
+          Effect.provide(context)
+        )
+        yield* Effect.logWarning("stalled run resumed").pipe(
+          Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
+        )
+      }
       restarted++
     }
     return restarted
@@ -685,20 +739,11 @@ export const make = Effect.gen(function*() {
         Effect.timeout("10 seconds"),
         Effect.ignore
       )
-      yield* runs.finish({
+      yield* abandon(
+        member.memberGuid,
         runId,
-        outcome: "failed",
-        failureReason: `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`
-      })
-      yield* tracked.recordOutcome({
-        memberGuid: member.memberGuid,
-        nextAction: null,
-        userAction: null,
-        needsUserReason: null,
-        nextDueAt: now,
-        failed: true
-      })
-      yield* tracked.release(member.memberGuid, runId)
+        `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`
+      )
       yield* Effect.logWarning("stale run stopped; the member is due again").pipe(
         Effect.annotateLogs({ memberGuid: member.memberGuid, runId })
       )
