@@ -8,12 +8,27 @@ const describe = (error: SqlError): string =>
     ? `${error.message}: ${error.cause.message}`
     : error.message
 
-/** Maps the SQL and Schema failures of one store operation to `StoreError` and names its span. */
+/**
+ * PostgreSQL cancelled the statement (`57014`, "canceling statement due to user request") although this
+ * fiber was not interrupted: @effect/sql-pg cancels an interrupted fiber's statement with
+ * `pg_cancel_backend(pid)` on another connection, and when that statement finished first the cancel hits
+ * whatever the connection runs next, back in the pool (Effect-TS/effect#8068). The cancelled statement
+ * did nothing; it is tried again.
+ */
+export const cancelledByAnother = (error: SqlError | ParseResult.ParseError): boolean =>
+  error._tag === "SqlError" && typeof error.cause === "object" && error.cause !== null &&
+  (error.cause as { readonly code?: unknown }).code === "57014"
+
+/**
+ * Maps the SQL and Schema failures of one store operation to `StoreError` and names its span. A
+ * statement cancelled by another fiber's cancel (see `cancelledByAnother`) is tried again, twice at most.
+ */
 export const operation = (name: string) =>
 <A, R>(
   self: Effect.Effect<A, SqlError | ParseResult.ParseError, R>
 ): Effect.Effect<A, StoreError, R> =>
   self.pipe(
+    Effect.retry({ times: 2, while: cancelledByAnother }),
     Effect.catchTags({
       SqlError: (error) =>
         Effect.fail(
