@@ -645,9 +645,15 @@ export const make = Effect.gen(function*() {
 
   /**
    * Ends a run that will not end by itself (stopped, or its workflow died): recorded as failed, the
-   * member released and due again (the failure counted, so the policy backs off).
+   * member released and due again. `countFailure`: the failure counts towards the policy's backoff (a
+   * run that made no progress); a workflow the engine lost is no sign of trouble at MX.
    */
-  const abandon = (memberGuid: Member.MemberGuid, runId: AggregationRuns.RunId, failureReason: string) =>
+  const abandon = (
+    memberGuid: Member.MemberGuid,
+    runId: AggregationRuns.RunId,
+    failureReason: string,
+    countFailure: boolean
+  ) =>
     Effect.gen(function*() {
       yield* runs.finish({ runId, outcome: "failed", failureReason })
       yield* tracked.recordOutcome({
@@ -656,7 +662,7 @@ export const make = Effect.gen(function*() {
         userAction: null,
         needsUserReason: null,
         nextDueAt: yield* Clock.currentTimeMillis,
-        failed: true
+        failed: countFailure
       })
       yield* tracked.release(memberGuid, runId)
     })
@@ -693,7 +699,8 @@ export const make = Effect.gen(function*() {
         yield* abandon(
           member.memberGuid,
           member.activeRunId,
-          "the run's workflow ended without finishing the run (it died in the workflow engine)"
+          "the run's workflow ended without finishing the run (it died in the workflow engine)",
+          false
         )
         yield* Effect.logWarning("run whose workflow died ended as failed; the member is due again").pipe(
           Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
@@ -742,7 +749,8 @@ export const make = Effect.gen(function*() {
       yield* abandon(
         member.memberGuid,
         runId,
-        `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`
+        `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`,
+        true
       )
       yield* Effect.logWarning("stale run stopped; the member is due again").pipe(
         Effect.annotateLogs({ memberGuid: member.memberGuid, runId })
