@@ -57,35 +57,5 @@ export const knownDefects = {
    * (the loser starts once the tables exist). While `true`, the trials start their replicas one after the
    * other.
    */
-  concurrentStartOnNewDatabase: false,
-  /**
-   * New credentials for a member tracked without an institution code (`POST /members` without
-   * `institutionCode`): `Aggregations.updateCredentials` reads the member at MX for its institution, and
-   * the follow-up run's ObserveAndDecide reads it again at once: two reads about 30 ms of real time
-   * (1.5 s of MX time at scale 50) apart, under MX's 3-second minimum. Shown by the split-brain trials
-   * (their members are tracked through the control API); no trial works around it. Fixed:
-   * `updateCredentials` no longer reads the member (the plan needs the institution only to compare with
-   * other members' credentials, which the worker never holds).
-   */
-  credentialUpdateReadsMemberTwice: false,
-  /**
-   * New credentials submitted again after MX took the first submission (its replica was killed while
-   * MX's answer to the update was on its way; the worker still said "needs credentials") updated the
-   * member at MX a second time, which started a second aggregation (`kills-0-sqlite`: 9 aggregations at
-   * MX for 8 expected); two submissions at once through two replicas did the same. Fixed:
-   * `updateCredentials` holds the member (one update at a time, no run meanwhile), reads its status at
-   * MX first (3 s after any other read) and, when MX is aggregating or no longer asks for credentials,
-   * refuses them (409) and follows the member with a run (`test/worker/credential-resubmission.test.ts`).
-   */
-  credentialsResubmittedUpdateAgain: false,
-  /**
-   * Two submissions of the same MFA round at once (e.g. through two replicas) both saw the round still
-   * asked and both resumed at MX: the second resume reached MX outside CHALLENGED (405) and the writes
-   * overlapped. Fixed: `answerChallenges` claims the round in the store first (one conditional UPDATE,
-   * one winner on SQLite and PostgreSQL); the other submission gets a 409 ("already being answered").
-   * The claim is given back when MX refused the resume without acting, and kept while MX's answer is
-   * unknown until it lapses (`submissionClaim`); a later submission then asks MX first
-   * (`test/worker/mfa-resubmission.test.ts`).
-   */
-  concurrentAnswersResumeTwice: false
+  concurrentStartOnNewDatabase: false
 }
