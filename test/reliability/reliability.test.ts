@@ -51,21 +51,26 @@ describe.concurrent("reliability: fast subset", () => {
         Effect.gen(function*() {
           const { figures, report } = yield* Trial.run(spec)
           const unexpected = figures.violations.filter((v) => !tolerated(spec).some((known) => known.test(v)))
-          if (unexpected.length > 0) console.error(report)
-          assert.deepStrictEqual(unexpected, [], `${spec.trial} broke a rule`)
-          assert.strictEqual(figures.outcomesReached, figures.members)
-          assert.isAbove(figures.connected, 0)
-          if (spec.scenario === "kills") assert.strictEqual(figures.kills, 2, "both kill points were reached")
-          if (spec.scenario === "database-restart") {
-            if (knownDefects.runsStuckAfterDatabaseRestart) {
-              assert.isAbove(
-                figures.stuckRuns,
-                0,
-                "the defect looks fixed: set knownDefects.runsStuckAfterDatabaseRestart to false"
-              )
-            } else {
-              assert.strictEqual(figures.stuckRuns, 0)
+          try {
+            assert.deepStrictEqual(unexpected, [], `${spec.trial} broke a rule`)
+            assert.strictEqual(figures.outcomesReached, figures.members)
+            assert.isAbove(figures.connected, 0)
+            if (spec.scenario === "kills") assert.strictEqual(figures.kills, 2, "both kill points were reached")
+            if (spec.scenario === "database-restart") {
+              if (knownDefects.runsStuckAfterDatabaseRestart) {
+                assert.isAbove(
+                  figures.stuckRuns,
+                  0,
+                  "the defect looks fixed: set knownDefects.runsStuckAfterDatabaseRestart to false"
+                )
+              } else {
+                assert.strictEqual(figures.stuckRuns, 0)
+              }
             }
+          } catch (failure) {
+            // The trial's timeline says what happened.
+            console.error(report)
+            throw failure
           }
         }),
       240_000

@@ -416,7 +416,8 @@ interface Ending {
   readonly needsUserReason: string | null
   readonly failed: boolean
   readonly failureReason: string | null
-  readonly nextDueAt: number | null | "policy"
+  /** When the member is due again: a time, never, by the policy, or at once. */
+  readonly nextDueAt: number | null | "policy" | "now"
 }
 
 /** Records the outcome, schedules the next check, tells the partner, and releases the member. */
@@ -436,7 +437,9 @@ const finish = (payload: RunPayload, ending: Ending) =>
       const failures = Option.match(member, { onNone: () => 0, onSome: (m) => m.consecutiveFailures })
       // A failed run (an MX error that outlasted the client's retries) is retried like provider trouble.
       const nextAction = ending.action ?? (ending.failed ? new NextAction.RetryLater({ status: "FAILED" }) : null)
-      const nextDueAt = ending.nextDueAt !== "policy"
+      const nextDueAt = ending.nextDueAt === "now"
+        ? now
+        : ending.nextDueAt !== "policy"
         ? ending.nextDueAt
         : nextAction === null
         ? null
@@ -703,18 +706,21 @@ const run = (payload: RunPayload) =>
  */
 export const AggregationWorkflowLive = AggregationWorkflow.toLayer((payload) =>
   run(payload).pipe(
-    Effect.catchAll((error) =>
-      finishWith(payload, {
+    Effect.catchAll((error) => {
+      // A statement of the worker's own database failed (it was unreachable for a while): no sign of
+      // trouble at MX, so the member is due again at once, without MX's provider-trouble backoff.
+      const databaseFailed = error._tag === "StoreError" && error.reason === "QueryFailed"
+      return finishWith(payload, {
         outcome: "failed",
         status: null,
         action: null,
         event: "retry_scheduled",
         needsUserReason: null,
-        failed: true,
+        failed: !databaseFailed,
         failureReason: `${error._tag}: ${error.message}`,
-        nextDueAt: "policy"
+        nextDueAt: databaseFailed ? "now" : "policy"
       }).pipe(Effect.orDie)
-    ),
+    }),
     Effect.annotateLogs({ memberGuid: payload.memberGuid, runId: payload.runId }),
     Effect.withSpan("AggregationWorkflow", { attributes: { runId: payload.runId, memberGuid: payload.memberGuid } })
   )

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { ClusterSchema, EntityAddress, EntityId, EntityType, MessageStorage, Sharding } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { DurableDeferred, WorkflowEngine } from "@effect/workflow"
 import type { ConnectionStatus } from "@mx-aggregation/domain"
@@ -235,6 +236,9 @@ const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger
   }
 }
 
+/** The entity of @effect/cluster's workflow engine that holds workflows' durable sleeps. */
+const durableClockEntityType = "Workflow/-/DurableClock"
+
 /**
  * @since 0.1.0
  * @category constructors
@@ -248,6 +252,8 @@ export const make = Effect.gen(function*() {
   const mx = yield* MxClient.MxClient
   const wakeups = yield* Wakeups.Wakeups
   const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
+  const sharding = yield* Sharding.Sharding
+  const messages = yield* MessageStorage.MessageStorage
 
   const execute = (payload: RunPayload) =>
     AggregationWorkflow.execute(payload, { discard: true }).pipe(Effect.provide(context), Effect.asVoid)
@@ -673,6 +679,23 @@ export const make = Effect.gen(function*() {
     20
   ))
 
+  /** Makes the unprocessed messages of a run's workflow (and of its durable clock) unread. */
+  const redeliver = (executionId: string) => {
+    const entityId = EntityId.make(executionId)
+    const shardId = sharding.getShardId(
+      entityId,
+      Context.get(AggregationWorkflow.annotations, ClusterSchema.ShardGroup)(entityId)
+    )
+    return Effect.forEach(
+      [`Workflow/${AggregationWorkflow.name}`, durableClockEntityType],
+      (entityType) =>
+        messages.resetAddress(
+          new EntityAddress.EntityAddress({ entityType: EntityType.EntityType.make(entityType), entityId, shardId })
+        ),
+      { discard: true }
+    ).pipe(Effect.catchAll((error) => Effect.logWarning("could not deliver a stalled run's messages again", error)))
+  }
+
   const recover: Service["recover"] = Effect.gen(function*() {
     const active = yield* tracked.listActive
     const now = yield* Clock.currentTimeMillis
@@ -716,16 +739,26 @@ export const make = Effect.gen(function*() {
         userPresent: run.value.run.reason === "user_present",
         credentialUpdateStartedAggregation: false
       }).pipe(Effect.orDie)
-      // A suspended workflow whose member nobody has read for a long time missed its wake-up (a timer
-      // or an answer whose delivery the engine lost): resumed from its journal.
+      // A workflow whose member nobody has read for a long time has stalled. The engine marks a message
+      // read when it fetches it and leaves it alone for 10 minutes, so a message whose fetch was cut off
+      // (a database outage) waits that long: its workflow's messages are made unread (an entity already
+      // handling one ignores the copy). A suspended one missed its wake-up (a timer or an answer whose
+      // delivery the engine lost): resumed from its journal.
       const lastActivity = Math.max(member.lastReadAt ?? 0, member.claimedAt ?? 0)
-      if (result?._tag === "Suspended" && now - lastActivity > stalledAfter) {
-        yield* WorkflowEngine.WorkflowEngine.pipe(
-          Effect.flatMap((engine) => engine.resume(AggregationWorkflow, executionId)),
-          Effect.provide(context)
-        )
-        yield* Effect.logWarning("stalled run resumed").pipe(
-          Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
+      if (now - lastActivity > stalledAfter) {
+        yield* redeliver(executionId)
+        if (result?._tag === "Suspended") {
+          yield* WorkflowEngine.WorkflowEngine.pipe(
+            Effect.flatMap((engine) => engine.resume(AggregationWorkflow, executionId)),
+            Effect.provide(context)
+          )
+        }
+        yield* Effect.logWarning("stalled run: its messages delivered again").pipe(
+          Effect.annotateLogs({
+            memberGuid: member.memberGuid,
+            runId: member.activeRunId,
+            workflow: result?._tag ?? "Running"
+          })
         )
       }
       restarted++

@@ -6,11 +6,20 @@
  *
  * @since 0.1.0
  */
-import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
+import {
+  ClusterWorkflowEngine,
+  RunnerAddress,
+  RunnerHealth,
+  Runners,
+  Sharding,
+  ShardingConfig,
+  SqlMessageStorage,
+  SqlRunnerStorage
+} from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { Member } from "@mx-aggregation/domain"
-import { Store } from "@mx-aggregation/store"
-import { Cause, Data, type Duration, Layer, Option, type Redacted, Schedule } from "effect"
+import { Database, Store } from "@mx-aggregation/store"
+import { Cause, Data, Duration, Layer, Option, type Redacted, Schedule } from "effect"
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
@@ -28,35 +37,39 @@ export const workflowEngine = (options: {
   readonly messagePollInterval?: Duration.DurationInput | undefined
   readonly runner?: RunnerOptions | undefined
 } = {}) => {
-  const shardingConfig: {
-    readonly entityMessagePollInterval: Duration.DurationInput
-    readonly entityTerminationTimeout: Duration.DurationInput
-  } = {
+  const runner = options.runner
+  const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
     // Persisted timers and signals are picked up at this interval (the default, 10 s, is too slow for
     // an MFA answer to resume a run promptly).
-    entityMessagePollInterval: options.messagePollInterval ?? "500 millis",
+    entityMessagePollInterval: Duration.decode(options.messagePollInterval ?? "500 millis"),
     // Runs keep their state in the journal: on shutdown, an activity cut short runs again on the next
     // start, so there is no need to wait the default 15 s for entities to finish.
-    entityTerminationTimeout: "2 seconds"
+    entityTerminationTimeout: Duration.seconds(2),
+    ...(runner === undefined ? {} : {
+      runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
+      runnerListenAddress: Option.some(RunnerAddress.make(runner.listenHost ?? runner.host, runner.port))
+    })
   }
-  const runner = options.runner
+  // The cluster's tables are in the store's database. Its messages and replies wait for the database
+  // while it is unreachable: the engine never stores an activity's result again once it has given up.
+  const storage = Layer.merge(
+    SqlMessageStorage.layer.pipe(Layer.provide(Database.layerWaitingForConnection)),
+    SqlRunnerStorage.layer
+  )
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(
       runner === undefined
-        ? SingleRunner.layer({ runnerStorage: "sql", shardingConfig })
-        : NodeClusterSocket.layer({
-          storage: "sql",
-          shardingConfig: {
-            ...shardingConfig,
-            runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
-            runnerListenAddress: Option.some(RunnerAddress.make(runner.listenHost ?? runner.host, runner.port))
-          }
-        })
+        // One runner owning every shard (what `SingleRunner.layer` builds, with the storage above).
+        ? Sharding.layer.pipe(Layer.provideMerge(Runners.layerNoop), Layer.provide(RunnerHealth.layerNoop))
+        : NodeClusterSocket.layer({ storage: "byo", shardingConfig })
     ),
+    Layer.provideMerge(storage),
+    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
     // Replicas starting together on a new PostgreSQL database race to create the cluster's tables
     // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent creator): the loser tries again,
-    // when the tables exist. NodeClusterSocket turns the storage's errors into defects (`Layer.orDie`),
-    // which `Layer.retry` would not retry: they are made failures first (an interruption stays one).
+    // when the tables exist. The message storage's migrations fail as defects (`Effect.orDie` in
+    // @effect/cluster), which `Layer.retry` would not retry: they are made failures first (an
+    // interruption stays one).
     Layer.catchAllCause((cause) =>
       Layer.failCause(
         Cause.isInterruptedOnly(cause)

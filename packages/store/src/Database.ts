@@ -8,8 +8,10 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { SqlClient } from "@effect/sql/SqlClient"
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { make as makeSqlClient, SqlClient } from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Migrations from "./Migrations.js"
@@ -237,6 +239,58 @@ export const layerSqlite = (options: {
     yield* migrate(client)
     return Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient, client))
   })).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * How long a statement of `layerWaitingForConnection` waits for PostgreSQL to accept connections
+ * again: retries 100 ms apart at first, then up to 2 s apart, for 5 minutes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const connectionWait: Schedule.Schedule<unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.upTo("5 minutes")
+)
+
+/**
+ * On PostgreSQL, a `SqlClient` over the same pool whose statements wait for a connection while the
+ * server is unreachable (stopped, restarting, starting up) instead of failing at once; a statement
+ * that fails once it is sent still fails. On SQLite, the client itself.
+ *
+ * The workflow engine's message storage uses it: @effect/cluster gives up storing an activity's result
+ * after four tries 200 ms apart and never delivers that activity again while the process lives, so
+ * a restart of PostgreSQL longer than that would leave the run waiting forever. Only connecting is
+ * retried, so no statement runs twice.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWaitingForConnection: Layer.Layer<SqlClient, never, SqlClient> = Layer.effect(
+  SqlClient,
+  Effect.gen(function*() {
+    const client = yield* SqlClient
+    if (Option.isNone(yield* Effect.serviceOption(PgClient.PgClient))) return client
+    const reserve = Effect.retry(client.reserve, connectionWait)
+    const onConnection = <A>(
+      run: (connection: Connection) => Effect.Effect<A, SqlError>
+    ) => Effect.scoped(Effect.flatMap(reserve, run))
+    const connection: Connection = {
+      execute: (sql, params, transformRows) => onConnection((c) => c.execute(sql, params, transformRows)),
+      executeRaw: (sql, params) => onConnection((c) => c.executeRaw(sql, params)),
+      executeValues: (sql, params) => onConnection((c) => c.executeValues(sql, params)),
+      executeUnprepared: (sql, params, transformRows) =>
+        onConnection((c) => c.executeUnprepared(sql, params, transformRows)),
+      executeStream: (sql, params, transformRows) =>
+        Stream.unwrapScoped(Effect.map(reserve, (c) => c.executeStream(sql, params, transformRows)))
+    }
+    return yield* makeSqlClient({
+      acquirer: Effect.succeed(connection),
+      transactionAcquirer: reserve,
+      compiler: PgClient.makeCompiler(),
+      spanAttributes: [["db.system.name", "postgresql"]]
+    })
+  })
+).pipe(Layer.provide(Reactivity.layer))
 
 /**
  * Connects a pool to PostgreSQL, then migrates. Provides `SqlClient.SqlClient` and `PgClient.PgClient`.

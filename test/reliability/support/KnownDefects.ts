@@ -28,9 +28,12 @@ export const knownDefects = {
    * A PostgreSQL outage leaves some runs stuck until the process restarts: an activity that ends while
    * the database is away cannot store its result; @effect/cluster's entity manager gives up after four
    * tries 200 ms apart and never delivers that activity again once the database is back, so its
-   * workflow waits forever and the member stays claimed. See README.md ("Known defects").
+   * workflow waits forever and the member stays claimed. Fixed: the engine's message storage waits
+   * for a connection while PostgreSQL is unreachable (`Database.layerWaitingForConnection`), so the
+   * result is stored once the database is back. While `true`, the trials restart the replicas after
+   * the outage, as an operator would.
    */
-  runsStuckAfterDatabaseRestart: true,
+  runsStuckAfterDatabaseRestart: false,
   /**
    * A run that fails (an MX error that outlasts the client's retries, such as a body that is not
    * JSON) is never retried: its member is left with no next due time. Fixed: retried with the

@@ -12,7 +12,7 @@
  *    SQLite file, or two cluster runners on one PostgreSQL database, both triggered at once; in the
  *    full run also a replica frozen with SIGSTOP past its shard locks, then thawed).
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { knownDefects } from "./KnownDefects.js"
 import * as Population from "./Population.js"
 import * as Rng from "./Rng.js"
@@ -95,12 +95,17 @@ export const reach = (
 
 /**
  * Kills at each point in turn (when reached), restarting the replica after a random pause. Up to
- * `maxSkip` matching requests pass before the one the kill lands on.
+ * `maxSkip` matching requests pass before the one the kill lands on. While a killed replica restarts
+ * (which can take 10 s on a loaded machine), the next point is already sought on the replicas still
+ * running: they take over the dead one's runs, and its last polls would otherwise come and go unseen.
  */
 const killAt = (points: ReadonlyArray<KillPoint>, maxSkip: number) => (context: Trial.TrialContext) =>
   Effect.gen(function*() {
-    for (const point of points) {
-      const index = yield* reach(context, point, context.rng.int(0, maxSkip))
+    const seek = (point: KillPoint) => reach(context, point, context.rng.int(0, maxSkip))
+    let next: Effect.Effect<number | undefined> | undefined = undefined
+    for (const [i, point] of points.entries()) {
+      const index = yield* (next ?? seek(point))
+      next = undefined
       for (const replica of context.fleet.replicas) yield* replica.proxy.cancelHolds
       if (index === undefined) {
         context.note(`${point}: not reached, no kill`)
@@ -110,6 +115,10 @@ const killAt = (points: ReadonlyArray<KillPoint>, maxSkip: number) => (context: 
       yield* context.fleet.kill(index)
       context.count(`killed ${point}`)
       context.note(`killed replica ${index} ${point}`)
+      const following = points[i + 1]
+      if (following !== undefined && running(context).length > 0) {
+        next = Fiber.join(yield* Effect.fork(seek(following)))
+      }
       yield* Effect.sleep(Duration.millis(context.rng.int(0, 1_500)))
       yield* context.fleet.start(index)
       context.note(`replica ${index} restarted`)
