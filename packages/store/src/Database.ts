@@ -11,7 +11,20 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { make as makeSqlClient, SqlClient } from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
+import {
+  Chunk,
+  Config,
+  ConfigError,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Migrations from "./Migrations.js"
@@ -253,6 +266,12 @@ export const connectionWait: Schedule.Schedule<unknown> = Schedule.exponential("
 )
 
 /**
+ * @effect/sql-pg's message when the pool could not open a connection (the server refused it, was
+ * starting up, or dropped it while connecting): nothing was sent, so trying again is safe.
+ */
+const notConnected = (error: SqlError): boolean => error.message.startsWith("Failed to acquire connection")
+
+/**
  * On PostgreSQL, a `SqlClient` over the same pool whose statements wait for a connection while the
  * server is unreachable (stopped, restarting, starting up) instead of failing at once; a statement
  * that fails once it is sent still fails. On SQLite, the client itself.
@@ -260,7 +279,8 @@ export const connectionWait: Schedule.Schedule<unknown> = Schedule.exponential("
  * The workflow engine's message storage uses it: @effect/cluster gives up storing an activity's result
  * after four tries 200 ms apart and never delivers that activity again while the process lives, so
  * a restart of PostgreSQL longer than that would leave the run waiting forever. Only connecting is
- * retried, so no statement runs twice.
+ * retried, so no statement runs twice. Statements go through the pool's own client (which releases
+ * its connection when the fiber is interrupted), not through `reserve`.
  *
  * @since 0.1.0
  * @category layers
@@ -270,22 +290,29 @@ export const layerWaitingForConnection: Layer.Layer<SqlClient, never, SqlClient>
   Effect.gen(function*() {
     const client = yield* SqlClient
     if (Option.isNone(yield* Effect.serviceOption(PgClient.PgClient))) return client
-    const reserve = Effect.retry(client.reserve, connectionWait)
-    const onConnection = <A>(
-      run: (connection: Connection) => Effect.Effect<A, SqlError>
-    ) => Effect.scoped(Effect.flatMap(reserve, run))
+    const waiting = <A>(statement: Effect.Effect<A, SqlError>) =>
+      Effect.retry(statement, { schedule: connectionWait, while: notConnected })
     const connection: Connection = {
-      execute: (sql, params, transformRows) => onConnection((c) => c.execute(sql, params, transformRows)),
-      executeRaw: (sql, params) => onConnection((c) => c.executeRaw(sql, params)),
-      executeValues: (sql, params) => onConnection((c) => c.executeValues(sql, params)),
+      execute: (sql, params, transformRows) =>
+        waiting(client.unsafe(sql, params)).pipe(
+          Effect.map((rows) => transformRows === undefined ? rows : transformRows(rows))
+        ),
+      executeRaw: (sql, params) => waiting(client.unsafe(sql, params).raw),
+      executeValues: (sql, params) => waiting(client.unsafe(sql, params).values),
       executeUnprepared: (sql, params, transformRows) =>
-        onConnection((c) => c.executeUnprepared(sql, params, transformRows)),
-      executeStream: (sql, params, transformRows) =>
-        Stream.unwrapScoped(Effect.map(reserve, (c) => c.executeStream(sql, params, transformRows)))
+        waiting(client.unsafe(sql, params).unprepared).pipe(
+          Effect.map((rows) => transformRows === undefined ? rows : transformRows(rows))
+        ),
+      executeStream: (sql, params, transformRows) => {
+        const rows = client.unsafe(sql, params).stream
+        return transformRows === undefined
+          ? rows
+          : Stream.mapChunks(rows, (chunk) => Chunk.unsafeFromArray(transformRows(Chunk.toReadonlyArray(chunk))))
+      }
     }
     return yield* makeSqlClient({
       acquirer: Effect.succeed(connection),
-      transactionAcquirer: reserve,
+      transactionAcquirer: Effect.retry(client.reserve, { schedule: connectionWait, while: notConnected }),
       compiler: PgClient.makeCompiler(),
       spanAttributes: [["db.system.name", "postgresql"]]
     })

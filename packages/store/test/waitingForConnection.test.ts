@@ -100,6 +100,21 @@ describe("Database.layerWaitingForConnection", () => {
       assert.deepStrictEqual(yield* Fiber.join(waited), [{ one: 1 }])
     }).pipe(Effect.scoped))
 
+  it.live("statements interrupted while they wait for a pooled connection give it back", () =>
+    Effect.gen(function*() {
+      const config = yield* TestDatabase.fresh("pg")
+      if (config._tag !== "Pg") return assert.fail("expected PostgreSQL")
+      const { waiting } = yield* clients(Database.layerPg({ url: config.url, maxConnections: 2 }))
+      // Far more statements than connections, most cut off while queued for one.
+      yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        () => waiting`SELECT pg_sleep(0.02)`.pipe(Effect.timeout("15 millis"), Effect.ignore),
+        { concurrency: "unbounded" }
+      )
+      const rows = yield* waiting<{ readonly one: number }>`SELECT 1 AS one`.pipe(Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(rows, [{ one: 1 }])
+    }).pipe(Effect.scoped))
+
   it.effect("on SQLite, the client itself", () =>
     Effect.gen(function*() {
       const config = yield* TestDatabase.fresh("sqlite")
