@@ -796,11 +796,13 @@ export const make = Effect.gen(function*() {
   return Aggregations.of({
     reapStale,
     start,
-    answerChallenges,
+    // A user waits on these, under a claim's deadline (and MX's MFA timeout): their MX calls go ahead
+    // of the runs' routine ones waiting for the rate limit.
+    answerChallenges: (memberGuid, answers) => MxClient.urgent(answerChallenges(memberGuid, answers)),
     userPresent: (userGuid) => forUser(userGuid, "UserPresent"),
     aggregateUser: (userGuid) => forUser(userGuid, "Manual"),
     discover,
-    updateCredentials,
+    updateCredentials: (memberGuid, input) => MxClient.urgent(updateCredentials(memberGuid, input)),
     webhook,
     recover
   })

@@ -328,6 +328,17 @@ export const maxRetries = 5
 export const maxRetryAfter = Duration.seconds(60)
 
 /**
+ * Runs `self` with its MX requests ahead of the other requests waiting for the client's rate limit and
+ * concurrency cap (in the order they came among urgent ones). For the calls a user waits on against a
+ * deadline, such as MFA answers: at MX's rate limit the queue of routine polls can be seconds long.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const urgent = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(self, RequestLimiter.currentUrgent, true)
+
+/**
  * A retry Schedule of the shape of `retrySchedule` with other numbers: exponential from `base`
  * doubling, jittered (x0.8 to x1.2), each delay capped at `cap`, at most `maxRetries` retries; a
  * failure's `Retry-After` lengthens its delay (up to `maxRetryAfter`).

@@ -99,4 +99,23 @@ describe("MxClient rate limit and concurrency cap", () => {
       assert.isTrue(Exit.isSuccess(exit))
       assert.isAtMost(busiestSecond(fake), 2)
     }))
+
+  it.effect("urgent calls go ahead of the calls waiting for the cap and the rate", () =>
+    Effect.gen(function*() {
+      const fake = slowMx("1 second")
+      const mx = yield* Fake.client(fake, { requestsPerSecond: 2, maxConcurrency: 1 })
+      const routine = Array.from({ length: 6 }, () => mx.readMember({ userGuid, memberGuid }))
+      // The routine calls queue first; the urgent one comes after them.
+      const answer = Effect.zipRight(
+        Effect.sleep("10 millis"),
+        MxClient.urgent(mx.readMemberStatus({ userGuid, memberGuid }))
+      )
+      const exit = yield* runWithClock(Effect.all([...routine, answer], { concurrency: "unbounded" }))
+      assert.isTrue(Exit.isSuccess(exit))
+      const paths = fake.requests.map((r) => r.url.pathname.endsWith("/status") ? "urgent" : "routine")
+      // The first routine call was already in flight; the urgent one is next.
+      assert.deepStrictEqual(paths.slice(0, 3), ["routine", "urgent", "routine"])
+      assert.strictEqual(fake.requests.length, 7)
+      assert.isAtMost(fake.maxInFlight(), 1)
+    }))
 })
