@@ -118,4 +118,21 @@ describe("MxClient rate limit and concurrency cap", () => {
       assert.strictEqual(fake.requests.length, 7)
       assert.isAtMost(fake.maxInFlight(), 1)
     }))
+
+  it.effect("calls given up while they wait (timed out, interrupted) leave no permit behind", () =>
+    Effect.gen(function*() {
+      const fake = slowMx("1 second")
+      const mx = yield* Fake.client(fake, { requestsPerSecond: 100, maxConcurrency: 1 })
+      const first = mx.readMember({ userGuid, memberGuid })
+      const status = mx.readMemberStatus({ userGuid, memberGuid })
+      const givenUp = [status, MxClient.urgent(status), status].map((call) =>
+        call.pipe(Effect.timeout("100 millis"), Effect.option)
+      )
+      const last = Effect.zipRight(Effect.sleep("200 millis"), mx.readMember({ userGuid, memberGuid }))
+      const exit = yield* runWithClock(Effect.all([first, ...givenUp, last], { concurrency: "unbounded" }))
+      assert.isTrue(Exit.isSuccess(exit))
+      // The first call and the last one reached MX; the last one right after the first ended.
+      assert.strictEqual(fake.requests.length, 2)
+      assert.strictEqual(fake.requests[1]!.at - fake.requests[0]!.at, 1000)
+    }))
 })
