@@ -173,6 +173,10 @@ export const databaseRestart = (seed: string, mode: Mode, trials = mode === "fas
       env: { WORKER_MFA_TIMEOUT: "2 hours" },
       thinkMs: [300, 1_500],
       settleWithin: "120 seconds",
+      // With two runners, an outage can cost a runner its shard locks (PostgreSQL advisory locks on a
+      // connection the restart closed): its shards, and the runs on them, wait until the locks are taken
+      // again, within the engine's lock expiry (35 s) and refresh interval (10 s). Stuck means longer.
+      ...(replicas > 1 ? { stuckAfter: "50 seconds" } : {}),
       chaos: (context) =>
         Effect.gen(function*() {
           const postgres = context.postgres!

@@ -55,6 +55,11 @@ export interface Spec {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** How long the members may take to settle after the chaos ended (real time). Default 60 s. */
   readonly settleWithin?: Duration.DurationInput | undefined
+  /**
+   * How long an active run may go without an MX request before it counts as stuck (real time).
+   * Default 5 s: a live run asks MX about its member at least every 30 s of MX time.
+   */
+  readonly stuckAfter?: Duration.DurationInput | undefined
   /** The end users' pause before answering (real ms). */
   readonly thinkMs?: readonly [number, number] | undefined
   /** A misbehaving partner receiver for the worker's notifications. */
@@ -399,7 +404,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     // run polls at least every 30 s of MX time (status polls, or the MFA wait's checks).
     const lastAskedAt = (member: Population.PlannedMember) =>
       Math.max(0, ...theFleet.replicas.map((r) => r.proxy.lastRequestAt(member.memberGuid) ?? 0))
-    const stuckAfterMs = 5_000
+    const stuckAfterMs = Duration.toMillis(Duration.decode(spec.stuckAfter ?? "5 seconds"))
     let quietSince = Date.now()
     let stuckRuns = 0
     let stuckRounds = 0
