@@ -271,6 +271,10 @@ export const connectionWait: Schedule.Schedule<unknown> = Schedule.exponential("
  */
 const notConnected = (error: SqlError): boolean => error.message.startsWith("Failed to acquire connection")
 
+/** `effect` tried again while PostgreSQL cannot be connected to, for `connectionWait`. */
+const waitingForConnection = <A, R>(effect: Effect.Effect<A, SqlError, R>) =>
+  Effect.retry(effect, { schedule: connectionWait, while: notConnected })
+
 /**
  * On PostgreSQL, a `SqlClient` over the same pool whose statements wait for a connection while the
  * server is unreachable (stopped, restarting, starting up) instead of failing at once; a statement
@@ -290,17 +294,15 @@ export const layerWaitingForConnection: Layer.Layer<SqlClient, never, SqlClient>
   Effect.gen(function*() {
     const client = yield* SqlClient
     if (Option.isNone(yield* Effect.serviceOption(PgClient.PgClient))) return client
-    const waiting = <A>(statement: Effect.Effect<A, SqlError>) =>
-      Effect.retry(statement, { schedule: connectionWait, while: notConnected })
     const connection: Connection = {
       execute: (sql, params, transformRows) =>
-        waiting(client.unsafe(sql, params)).pipe(
+        waitingForConnection(client.unsafe(sql, params)).pipe(
           Effect.map((rows) => transformRows === undefined ? rows : transformRows(rows))
         ),
-      executeRaw: (sql, params) => waiting(client.unsafe(sql, params).raw),
-      executeValues: (sql, params) => waiting(client.unsafe(sql, params).values),
+      executeRaw: (sql, params) => waitingForConnection(client.unsafe(sql, params).raw),
+      executeValues: (sql, params) => waitingForConnection(client.unsafe(sql, params).values),
       executeUnprepared: (sql, params, transformRows) =>
-        waiting(client.unsafe(sql, params).unprepared).pipe(
+        waitingForConnection(client.unsafe(sql, params).unprepared).pipe(
           Effect.map((rows) => transformRows === undefined ? rows : transformRows(rows))
         ),
       executeStream: (sql, params, transformRows) => {
@@ -312,7 +314,7 @@ export const layerWaitingForConnection: Layer.Layer<SqlClient, never, SqlClient>
     }
     return yield* makeSqlClient({
       acquirer: Effect.succeed(connection),
-      transactionAcquirer: Effect.retry(client.reserve, { schedule: connectionWait, while: notConnected }),
+      transactionAcquirer: waitingForConnection(client.reserve),
       compiler: PgClient.makeCompiler(),
       spanAttributes: [["db.system.name", "postgresql"]]
     })
