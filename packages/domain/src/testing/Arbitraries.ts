@@ -91,7 +91,12 @@ export const challenge: fc.Arbitrary<Member.Challenge> = Arbitrary.make(Member.C
 
 const guid = (prefix: string) => fc.stringMatching(/^[A-Z0-9]{8,12}$/).map((s) => `${prefix}-${s}`)
 
-const option = fc.record({ guid: guid("CRO"), label: fc.string({ minLength: 1 }), value: fc.string({ minLength: 1 }) })
+/** An offered option: its value is what the user answers, so it is never blank (a blank answer is refused). */
+const option = fc.record({
+  guid: guid("CRO"),
+  label: fc.string({ minLength: 1 }),
+  value: fc.string({ minLength: 1 }).filter((s) => s.trim().length > 0)
+})
 
 /**
  * A well-formed challenge of any type: options for OPTIONS and IMAGE_OPTIONS (with distinct values),
