@@ -20,7 +20,7 @@ import {
 import { readFileSync } from "node:fs"
 
 const validator = Conformance.make(
-  readFileSync(new URL("../../../shared/mx/mx_platform_api.yml", import.meta.url), "utf8")
+  readFileSync(new URL("../../vendor/mx-openapi/mx_platform_api.yml", import.meta.url), "utf8")
 )
 const violations: Array<string> = []
 let exchanges = 0

@@ -1,5 +1,5 @@
 /**
- * Conformance to MX's OpenAPI spec (v20111101, `shared/mx/mx_platform_api.yml` beside the repo):
+ * Conformance to MX's OpenAPI spec (v20111101, `vendor/mx-openapi/mx_platform_api.yml`):
  * example payloads built from the spec's `example` values decode with our Schemas, and every request
  * the client makes names a path, method, query parameter and body field the spec declares.
  */
@@ -33,7 +33,7 @@ interface OpenApiOperation {
 }
 
 const spec = parse(
-  readFileSync(new URL("../../../../shared/mx/mx_platform_api.yml", import.meta.url), "utf8")
+  readFileSync(new URL("../../../vendor/mx-openapi/mx_platform_api.yml", import.meta.url), "utf8")
 ) as {
   readonly paths: Record<string, Record<string, OpenApiOperation>>
   readonly components: {

@@ -9,8 +9,8 @@ import { readFileSync } from "node:fs"
 import * as Conformance from "../src/Conformance.js"
 import { Institutions, type Options, Sandbox } from "../src/index.js"
 
-/** MX's spec, beside the repository (`shared/mx`). */
-export const specText = readFileSync(new URL("../../../../shared/mx/mx_platform_api.yml", import.meta.url), "utf8")
+/** MX's spec, vendored in the repository (`vendor/mx-openapi`). */
+export const specText = readFileSync(new URL("../../../vendor/mx-openapi/mx_platform_api.yml", import.meta.url), "utf8")
 
 export const validator = Conformance.make(specText)
 
