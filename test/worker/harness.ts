@@ -29,6 +29,8 @@ export interface HarnessOptions {
   readonly webhooks?: boolean
   /** How the worker's MX client retries (default: the client's own `retrySchedule`). */
   readonly mxRetrySchedule?: MxClient.Options["retrySchedule"]
+  /** The store's services (default `Store.layer`), e.g. with a repository wrapped to hold the worker. */
+  readonly store?: Worker.Options["store"]
 }
 
 /** Sandbox + database + worker (engine and control API, no scheduler: tests start runs themselves). */
@@ -49,7 +51,8 @@ export const harness = (options: HarnessOptions = {}) => {
     return Worker.layer({
       users: [],
       api: { token, port: 0, host: "127.0.0.1", limits: options.limits },
-      scheduler: false
+      scheduler: false,
+      store: options.store
     }).pipe(
       Layer.provide(
         MxClient.layer({

@@ -26,6 +26,7 @@ import { Chunk, Clock, Duration, Effect, Option, Random, Ref, Schedule, Schema, 
 import { EngineConfig, toReal } from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
+import * as RunEnd from "./RunEnd.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -420,7 +421,11 @@ interface Ending {
   readonly nextDueAt: number | null | "policy" | "now"
 }
 
-/** Records the outcome, schedules the next check, tells the partner, and releases the member. */
+/**
+ * Records the outcome, schedules the next check, tells the partner, and releases the member, together
+ * (`RunEnd.endRun`): after a crash in this step, or when recovery ended the run meanwhile, it changes
+ * nothing a second time.
+ */
 const finish = (payload: RunPayload, ending: Ending) =>
   mxActivity({
     name: "Finish",
@@ -428,7 +433,6 @@ const finish = (payload: RunPayload, ending: Ending) =>
     execute: Effect.gen(function*() {
       const runs = yield* AggregationRuns.AggregationRuns
       const tracked = yield* TrackedMembers.TrackedMembers
-      const outbox = yield* Outbox.Outbox
       const config = yield* EngineConfig
       const now = yield* Clock.currentTimeMillis
       // Spread next checks over ±10 % of the delay, so that members aggregated together do not stay in step.
@@ -447,24 +451,19 @@ const finish = (payload: RunPayload, ending: Ending) =>
           onNone: () => null,
           onSome: (d) => now + Math.round(Duration.toMillis(d) * (0.9 + 0.2 * jitter))
         })
-      yield* runs.finish({ runId: payload.runId, outcome: ending.outcome, failureReason: ending.failureReason })
-      const started = yield* runs.get(payload.runId)
-      yield* Metrics.runSettled({
-        outcome: ending.outcome,
-        status: ending.status,
-        durationMillis: Option.match(started, { onNone: () => null, onSome: (r) => now - r.run.startedAt })
-      })
-      yield* tracked.recordOutcome({
+      const ended = yield* RunEnd.endRun({
+        runId: payload.runId,
         memberGuid: payload.memberGuid,
-        nextAction: ending.action?._tag ?? null,
-        userAction: ending.action && NextAction.needsUser(ending.action) ? NextAction.describe(ending.action) : null,
-        needsUserReason: ending.needsUserReason,
-        nextDueAt,
-        failed: ending.failed
-      })
-      if (ending.event !== null) {
-        yield* outbox.append({
-          memberGuid: payload.memberGuid,
+        outcome: ending.outcome,
+        failureReason: ending.failureReason,
+        member: {
+          nextAction: ending.action?._tag ?? null,
+          userAction: ending.action && NextAction.needsUser(ending.action) ? NextAction.describe(ending.action) : null,
+          needsUserReason: ending.needsUserReason,
+          nextDueAt,
+          failed: ending.failed
+        },
+        event: ending.event === null ? null : {
           userGuid: payload.userGuid,
           type: ending.event,
           payload: {
@@ -474,9 +473,15 @@ const finish = (payload: RunPayload, ending: Ending) =>
             action: ending.action?._tag ?? null,
             message: ending.action ? NextAction.describe(ending.action) : null
           }
-        })
-      }
-      yield* tracked.release(payload.memberGuid, payload.runId)
+        }
+      })
+      if (!ended) return
+      const started = yield* runs.get(payload.runId)
+      yield* Metrics.runSettled({
+        outcome: ending.outcome,
+        status: ending.status,
+        durationMillis: Option.match(started, { onNone: () => null, onSome: (r) => now - r.run.startedAt })
+      })
     })
   })
 

@@ -11,7 +11,7 @@ import { DurableDeferred, WorkflowEngine } from "@effect/workflow"
 import type { ConnectionStatus } from "@mx-aggregation/domain"
 import { AggregationPolicy, CredentialUpdate, Member, Mfa, NextAction } from "@mx-aggregation/domain"
 import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
-import { AggregationRuns, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
+import { AggregationRuns, type Outbox, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
@@ -24,6 +24,7 @@ import {
 import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
+import * as RunEnd from "./RunEnd.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -254,19 +255,15 @@ export const make = Effect.gen(function*() {
   const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
   const sharding = yield* Sharding.Sharding
   const messages = yield* MessageStorage.MessageStorage
+  const store = yield* Effect.context<
+    SqlClient.SqlClient | AggregationRuns.AggregationRuns | TrackedMembers.TrackedMembers | Outbox.Outbox
+  >()
+
+  const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>
+    RunEnd.transaction(operation, effect).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 
   const execute = (payload: RunPayload) =>
     AggregationWorkflow.execute(payload, { discard: true }).pipe(Effect.provide(context), Effect.asVoid)
-
-  /** Runs `effect` in one SQL transaction; a failure of the transaction itself is a `StoreError`. */
-  const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>
-    sql.withTransaction(effect).pipe(
-      Effect.catchTag(
-        "SqlError",
-        (cause) =>
-          Effect.fail(new StoreError.StoreError({ reason: "QueryFailed", operation, message: cause.message, cause }))
-      )
-    )
 
   /** Runs on MX time: the store's times, the claims' expiries and the spacing of reads are MX time. */
   const onMxTime = MxTime.within(config.mxClock)
@@ -652,7 +649,8 @@ export const make = Effect.gen(function*() {
   /**
    * Ends a run that will not end by itself (stopped, or its workflow died): recorded as failed, the
    * member released and due again. `countFailure`: the failure counts towards the policy's backoff (a
-   * run that made no progress); a workflow the engine lost is no sign of trouble at MX.
+   * run that made no progress); a workflow the engine lost is no sign of trouble at MX. `false`, with
+   * nothing changed, when the run ended meanwhile (its workflow finished it since recovery read it).
    */
   const abandon = (
     memberGuid: Member.MemberGuid,
@@ -660,18 +658,15 @@ export const make = Effect.gen(function*() {
     failureReason: string,
     countFailure: boolean
   ) =>
-    Effect.gen(function*() {
-      yield* runs.finish({ runId, outcome: "failed", failureReason })
-      yield* tracked.recordOutcome({
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      RunEnd.endRun({
+        runId,
         memberGuid,
-        nextAction: null,
-        userAction: null,
-        needsUserReason: null,
-        nextDueAt: yield* Clock.currentTimeMillis,
-        failed: countFailure
-      })
-      yield* tracked.release(memberGuid, runId)
-    })
+        outcome: "failed",
+        failureReason,
+        member: { nextAction: null, userAction: null, needsUserReason: null, nextDueAt: now, failed: countFailure },
+        event: null
+      })).pipe(Effect.provide(store))
 
   /** A run whose member the worker has not read for this long (MX time) has stalled. */
   const stalledAfter = Duration.toMillis(Duration.times(
@@ -719,15 +714,18 @@ export const make = Effect.gen(function*() {
         // The workflow ended without ending its run: it died in the engine (e.g. a journal write that
         // failed), which the run's own failure handling never sees. Starting it again would only
         // return that result.
-        yield* abandon(
+        const ended = yield* abandon(
           member.memberGuid,
           member.activeRunId,
           "the run's workflow ended without finishing the run (it died in the workflow engine)",
           false
         )
-        yield* Effect.logWarning("run whose workflow died ended as failed; the member is due again").pipe(
-          Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
-        )
+        // Not ended here: its workflow finished the run since it was read above.
+        if (ended) {
+          yield* Effect.logWarning("run whose workflow died ended as failed; the member is due again").pipe(
+            Effect.annotateLogs({ memberGuid: member.memberGuid, runId: member.activeRunId })
+          )
+        }
         continue
       }
       // Starts the workflow if it never got its first message; does nothing to one that runs.
@@ -779,12 +777,13 @@ export const make = Effect.gen(function*() {
         Effect.timeout("10 seconds"),
         Effect.ignore
       )
-      yield* abandon(
+      const ended = yield* abandon(
         member.memberGuid,
         runId,
         `the run made no progress for ${Duration.format(config.staleRunAfter)}; it was stopped`,
         true
       )
+      if (!ended) continue
       yield* Effect.logWarning("stale run stopped; the member is due again").pipe(
         Effect.annotateLogs({ memberGuid: member.memberGuid, runId })
       )

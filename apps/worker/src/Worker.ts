@@ -17,6 +17,7 @@ import {
   SqlRunnerStorage
 } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
+import type { SqlClient } from "@effect/sql"
 import type { Member } from "@mx-aggregation/domain"
 import { Database, Store } from "@mx-aggregation/store"
 import { Cause, Data, Duration, Layer, Option, type Redacted, Schedule } from "effect"
@@ -129,6 +130,11 @@ export interface Options {
   readonly notifications?: Notifications.Options | undefined
   /** Run the scheduler (default true). Tests that drive runs by hand turn it off. */
   readonly scheduler?: boolean
+  /**
+   * The store's services over the database (default `Store.layer`). Tests wrap a repository here to
+   * hold the worker at an exact point of an interleaving.
+   */
+  readonly store?: Layer.Layer<Store.Services, never, SqlClient.SqlClient> | undefined
 }
 
 /**
@@ -137,12 +143,12 @@ export interface Options {
  * @since 0.1.0
  * @category layers
  */
-export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner"> = {}) =>
+export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner" | "store"> = {}) =>
   Aggregations.layer.pipe(
     Layer.provideMerge(AggregationWorkflowLive),
     Layer.provideMerge(workflowEngine(options)),
     Layer.provideMerge(Wakeups.layer),
-    Layer.provideMerge(Store.layer)
+    Layer.provideMerge(options.store ?? Store.layer)
   )
 
 /**
