@@ -2,14 +2,15 @@
  * Several worker replicas on one PostgreSQL database (cluster runners over sockets on 127.0.0.1):
  * a member's runs never overlap, whichever replica asks, and every run completes.
  */
+import { ClusterSchema, EntityId, Sharding } from "@effect/cluster"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import type { Member } from "@mx-aggregation/domain"
+import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
-import { AggregationRuns, Database, TestDatabase } from "@mx-aggregation/store"
-import { Aggregations, EngineConfig, Worker } from "@mx-aggregation/worker"
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { AggregationRuns, Database, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
+import { Aggregations, AggregationWorkflow, EngineConfig, Worker } from "@mx-aggregation/worker"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { createServer } from "node:net"
 import { eventually, timeScale } from "./harness.js"
 
@@ -22,7 +23,7 @@ const freePort = Effect.async<number>((resume) => {
 })
 
 /** One replica: its own engine and runner, on the shared database and the shared sandbox. */
-const replica = (database: Database.DatabaseConfig) =>
+const replicaWith = (database: Database.DatabaseConfig, engine: Partial<EngineConfig.Service> = {}) =>
   Effect.gen(function*() {
     const mx = yield* Sandbox.Sandbox
     const { url } = yield* Sandbox.SandboxServer
@@ -33,13 +34,27 @@ const replica = (database: Database.DatabaseConfig) =>
           MxClient.layer({ baseUrl: url, clientId: mx.credentials.clientId, apiKey: mx.credentials.apiKey })
         ),
         Layer.provide(
-          EngineConfig.layer({ timeScale, mxAnchor: (yield* mx.now).getTime(), mfaTimeout: Duration.minutes(4) })
+          EngineConfig.layer({
+            timeScale,
+            mxAnchor: (yield* mx.now).getTime(),
+            mfaTimeout: Duration.minutes(4),
+            ...engine
+          })
         ),
         Layer.provide(Database.layerFrom(database))
       )
     )
-    return Context.get(context, Aggregations.Aggregations)
+    return {
+      aggregations: Context.get(context, Aggregations.Aggregations),
+      sharding: Context.get(context, Sharding.Sharding),
+      pending: Context.get(context, PendingChallenges.PendingChallenges),
+      runs: Context.get(context, AggregationRuns.AggregationRuns)
+    }
   })
+
+type Replica = Effect.Effect.Success<ReturnType<typeof replicaWith>>
+
+const replica = (database: Database.DatabaseConfig) => Effect.map(replicaWith(database), (r) => r.aggregations)
 
 describe("several replicas on PostgreSQL", () => {
   it.live("one run per member whichever replica starts it; every run completes", () =>
@@ -111,4 +126,140 @@ describe("several replicas on PostgreSQL", () => {
       Effect.provide(Sandbox.layerServer({ port: 0, timeScale, seed: "replicas-start" })),
       Effect.provide(NodeHttpClient.layerUndici)
     ), 120_000)
+
+  // An MX webhook or an MFA answer may reach any replica; the member's run waits on the replica that
+  // holds its workflow's shard. The runs wait on slow schedules (polling meant for webhooks: 15 s, then
+  // doubling up to 2 min; a pending challenge checked every 10 min): what reaches the other replica
+  // must bring the run's next read down to MX's 3 s floor.
+  const scale = 20
+
+  /** Two replicas; a new member with `password`, whose run is started and watched for status reads. */
+  const crossReplica = <A>(
+    password: string,
+    test: (setup: {
+      readonly reads: ReadonlyArray<number>
+      readonly memberGuid: Member.MemberGuid
+      readonly runId: AggregationRuns.RunId
+      /** The replica that runs the member's workflow, and the other. */
+      readonly owner: Effect.Effect<{ readonly owner: Replica; readonly other: Replica }>
+    }) => Effect.Effect<A, unknown, Sandbox.Sandbox>
+  ) => {
+    const reads: Array<number> = []
+    let watched: string | undefined
+    return Effect.gen(function*() {
+      const database = yield* TestDatabase.fresh("pg")
+      const mx = yield* Sandbox.Sandbox
+      const engine = {
+        timeScale: scale,
+        polling: EngineConfig.webhookPolling,
+        challengeWatchInterval: Duration.minutes(10),
+        mfaTimeout: Duration.minutes(30)
+      }
+      const replicas = yield* Effect.all([replicaWith(database, engine), replicaWith(database, engine)])
+      const user = yield* mx.createUser()
+      const member = yield* mx.createMember(user.guid, {
+        institutionCode: "mxbank",
+        username: "mxuser",
+        password,
+        skipAggregation: true
+      })
+      const memberGuid = member.guid as Member.MemberGuid
+      watched = memberGuid
+      yield* replicas[0].aggregations.discover(user.guid as Member.UserGuid)
+      const started = yield* replicas[0].aggregations.start(memberGuid, "Scheduled")
+      assert.strictEqual(started._tag, "Started")
+      const entityId = EntityId.make(yield* AggregationWorkflow.executionIdOf(started.runId!))
+      const group = Context.get(AggregationWorkflow.AggregationWorkflow.annotations, ClusterSchema.ShardGroup)(entityId)
+      const runsIt = (r: Replica) => r.sharding.hasShardId(r.sharding.getShardId(entityId, group))
+      const owner = Effect.sync(() => {
+        const index = replicas.findIndex(runsIt)
+        assert.notStrictEqual(index, -1, "a replica runs the member's workflow")
+        const other = replicas[1 - index]!
+        assert.isFalse(runsIt(other), "the other replica does not")
+        return { owner: replicas[index]!, other }
+      })
+      return yield* test({ reads, memberGuid, runId: started.runId!, owner })
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        Sandbox.layerServer({
+          port: 0,
+          timeScale: scale,
+          seed: `replicas-${password}`,
+          aggregationDuration: "30 seconds",
+          delayedDuration: "20 minutes",
+          mfaTimeout: "1 hour",
+          observe: (exchange) => {
+            if (
+              exchange.operationId === "readMemberStatus" && watched !== undefined && exchange.url.includes(watched)
+            ) {
+              reads.push(Date.now())
+            }
+          }
+        })
+      ),
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
+  }
+
+  /** Waits for the read after the first `before`, and says how long after `sentAt` it came (MX seconds). */
+  const nextRead = (reads: ReadonlyArray<number>, before: number, sentAt: number, what: string) =>
+    Effect.gen(function*() {
+      const readAt = yield* eventually(
+        "the run's next read",
+        Effect.sync(() => Option.fromNullable(reads[before])),
+        "20 seconds"
+      )
+      const mxSeconds = ((readAt - sentAt) * scale) / 1000
+      console.log(`${what} -> the run's next MX read after ${mxSeconds.toFixed(1)} s MX (${readAt - sentAt} ms real)`)
+      return mxSeconds
+    })
+
+  it.live(
+    "a webhook reaching the replica that does not run the member wakes the run where it polls",
+    () =>
+      crossReplica("DELAYED", ({ memberGuid, owner, reads }) =>
+        Effect.gen(function*() {
+          // Four reads on the slow schedule (15, 30 and 60 s apart): the next is 2 minutes away.
+          yield* eventually(
+            "four status reads",
+            Effect.sync(() => Option.some(reads.length).pipe(Option.filter((n) => n >= 4))),
+            "30 seconds"
+          )
+          const { other } = yield* owner
+          const before = reads.length
+          const sentAt = Date.now()
+          assert.strictEqual(yield* other.aggregations.webhook({ type: "CONNECTION_STATUS", memberGuid }), "woken")
+          const after = yield* nextRead(reads, before, sentAt, "a webhook to the other replica")
+          // MX's floor is 3 s after the previous read; the schedule's next read was 2 minutes away.
+          assert.isBelow(after, 30, "woken, not left to the slow schedule")
+        })),
+    90_000
+  )
+
+  it.live(
+    "an MFA answer reaching the replica that does not run the member resumes the run where it waits",
+    () =>
+      crossReplica("challenge", ({ memberGuid, owner, reads, runId }) =>
+        Effect.gen(function*() {
+          const { other } = yield* owner
+          const round = yield* eventually("a pending challenge", other.pending.current(memberGuid), "30 seconds")
+          const before = reads.length
+          const sentAt = Date.now()
+          yield* other.aggregations.answerChallenges(
+            memberGuid,
+            round.challenges.map((c) => new Member.CredentialValue({ guid: c.guid, value: Redacted.make("correct") }))
+          )
+          const after = yield* nextRead(reads, before, sentAt, "an MFA answer to the other replica")
+          // The run checks a pending challenge every 10 minutes: only the answer's signal comes sooner.
+          assert.isBelow(after, 60, "resumed by the answer, not by the next check")
+          const run = yield* eventually(
+            "the run ends",
+            other.runs.get(runId).pipe(Effect.map(Option.filter((r) => r.run.endedAt !== null))),
+            "30 seconds"
+          )
+          assert.strictEqual(run.run.outcome, "connected")
+        })),
+    90_000
+  )
 })

@@ -25,7 +25,7 @@ import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
 import * as RunEnd from "./RunEnd.js"
-import * as Wakeups from "./Wakeups.js"
+import * as RunWakeups from "./RunWakeups.js"
 
 /**
  * The member is not waiting for MFA answers (no pending challenge, or it expired).
@@ -251,7 +251,7 @@ export const make = Effect.gen(function*() {
   const runs = yield* AggregationRuns.AggregationRuns
   const pending = yield* PendingChallenges.PendingChallenges
   const mx = yield* MxClient.MxClient
-  const wakeups = yield* Wakeups.Wakeups
+  const wakeRun = yield* RunWakeups.makeWaker
   const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
   const sharding = yield* Sharding.Sharding
   const messages = yield* MessageStorage.MessageStorage
@@ -623,7 +623,7 @@ export const make = Effect.gen(function*() {
       const member = yield* tracked.get(memberGuid)
       if (Option.isNone(member) || !member.value.tracked) return "ignored" as const
       if (member.value.activeRunId !== null) {
-        return (yield* wakeups.wake(memberGuid)) ? "woken" as const : "ignored" as const
+        return (yield* wakeRun(member.value.activeRunId, memberGuid)) ? "woken" as const : "ignored" as const
       }
       const started = yield* start(memberGuid, type === "member_data_updated" ? "DataUpdated" : "Scheduled").pipe(
         Effect.catchTag("MemberNotTracked", () => Effect.succeed(null))

@@ -1,7 +1,7 @@
 /**
  * In-process wake-ups for polling runs: an MX webhook saying a member's status changed lets that
  * member's poll happen now instead of at the next scheduled poll (still never sooner than 3 s after the
- * previous poll). Webhooks are hints: the run always reads the status from MX itself, so a duplicated,
+ * previous poll). A webhook that reaches another replica gets here through the cluster (`RunWakeups`). Webhooks are hints: the run always reads the status from MX itself, so a duplicated,
  * reordered or forged webhook can at most cause one early read.
  *
  * @since 0.1.0

@@ -25,6 +25,7 @@ import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
 import * as Notifications from "./Notifications.js"
+import * as RunWakeups from "./RunWakeups.js"
 import * as Scheduler from "./Scheduler.js"
 import * as Wakeups from "./Wakeups.js"
 
@@ -145,7 +146,7 @@ export interface Options {
  */
 export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner" | "store"> = {}) =>
   Aggregations.layer.pipe(
-    Layer.provideMerge(AggregationWorkflowLive),
+    Layer.provideMerge(Layer.merge(AggregationWorkflowLive, RunWakeups.layer)),
     Layer.provideMerge(workflowEngine(options)),
     Layer.provideMerge(Wakeups.layer),
     Layer.provideMerge(options.store ?? Store.layer)

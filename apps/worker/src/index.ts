@@ -35,6 +35,12 @@ export * as Notifications from "./Notifications.js"
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"
 
+/** Wake-ups across replicas, routed by the cluster to the runner of the run. @since 0.1.0 */
+export * as RunWakeups from "./RunWakeups.js"
+
+/** Ending a run, once. @since 0.1.0 */
+export * as RunEnd from "./RunEnd.js"
+
 /** The scheduler singleton. @since 0.1.0 */
 export * as Scheduler from "./Scheduler.js"
 
