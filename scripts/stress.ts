@@ -53,7 +53,7 @@ const runOnce = (file: string): Promise<{ readonly ok: boolean; readonly output:
     const started = Date.now()
     const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", file], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, FORCE_COLOR: "0" }
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" }
     })
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -83,7 +83,9 @@ const main = async () => {
     for (let i = 1; i <= options.times; i++) {
       const { ms, ok, output } = await runOnce(options.file)
       durations.push(ms)
-      const summary = output.match(/Tests\s+[^\n]*/)?.[0].trim() ?? "no summary"
+      // eslint-disable-next-line no-control-regex
+      const plain = output.replace(/\u001b\[[0-9;]*m/g, "")
+      const summary = plain.match(/Tests\s+[^\n]*/)?.[0].replace(/\s+/g, " ").trim() ?? "no summary"
       if (ok) {
         console.log(`run ${i}: passed in ${(ms / 1000).toFixed(1)} s (${summary})`)
       } else {

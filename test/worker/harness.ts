@@ -70,7 +70,7 @@ export const harness = (options: HarnessOptions = {}) => {
         mfaTimeout: Duration.minutes(4),
         ...options.engine
       })),
-      Layer.provide(TestDatabase.layer(options.kind ?? "sqlite"))
+      Layer.provideMerge(TestDatabase.layer(options.kind ?? "sqlite"))
     )
   }))
   const webhooks = Layer.effectDiscard(Effect.gen(function*() {
