@@ -83,7 +83,6 @@ const main = async () => {
     for (let i = 1; i <= options.times; i++) {
       const { ms, ok, output } = await runOnce(options.file)
       durations.push(ms)
-      // eslint-disable-next-line no-control-regex
       const plain = output.replace(/\u001b\[[0-9;]*m/g, "")
       const summary = plain.match(/Tests\s+[^\n]*/)?.[0].replace(/\s+/g, " ").trim() ?? "no summary"
       if (ok) {
