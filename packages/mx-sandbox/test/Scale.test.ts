@@ -14,7 +14,6 @@ describe("scale", () => {
     () =>
       Effect.gen(function*() {
         const sandbox = yield* Sandbox.Sandbox
-        const started = performance.now()
         const users = yield* sandbox.seedDemo({ users: 200, membersPerUser: 10 })
         const guids = yield* sandbox.memberGuids
         assert.strictEqual(guids.length, 2_000)
@@ -45,8 +44,6 @@ describe("scale", () => {
         assert.isAtLeast(stats.aggregationsByOrigin["background"] ?? 0, 2_000)
         const listed = yield* get(`/users/${users[0]!.userGuid}/transactions?records_per_page=1000`)
         assert.isAbove(listed.body.pagination.total_entries, 100)
-        // A generous budget: the point is O(1) work per member and per request, not a benchmark.
-        assert.isBelow(performance.now() - started, 10_000)
       }).pipe(Effect.provide(Sandbox.layer({ observe: recorder.observe, timeScale: 100_000 }))),
     30_000
   )
