@@ -11,7 +11,8 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, relative, resolve } from "node:path"
+import { fleetSuites } from "../test/vitest.config.js"
 
 const usage = "usage: npm run stress -- <test file> [--times N] [--hogs K] [--bail]"
 
@@ -48,17 +49,28 @@ const parse = (args: ReadonlyArray<string>): Options => {
 /** A process that spins on one core until killed. */
 const hog = (): ChildProcess => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" })
 
+/** Whether `file` is one of the daemon-fleet suites, which vitest runs only with `MX_TEST_SUITES=fleet`. */
+const isFleetSuite = (file: string): boolean => {
+  const path = relative("test", resolve(file))
+  return fleetSuites.some((suite) => suite.endsWith("/**") ? path.startsWith(suite.slice(0, -2)) : path === suite)
+}
+
 const runOnce = (file: string): Promise<{ readonly ok: boolean; readonly output: string; readonly ms: number }> =>
-  new Promise((resolve) => {
+  new Promise((done) => {
     const started = Date.now()
     const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", file], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" }
+      env: {
+        ...process.env,
+        FORCE_COLOR: "0",
+        NO_COLOR: "1",
+        ...(isFleetSuite(file) ? { MX_TEST_SUITES: "fleet" } : {})
+      }
     })
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
-    child.on("close", (code) => resolve({ ok: code === 0, output, ms: Date.now() - started }))
+    child.on("close", (code) => done({ ok: code === 0, output, ms: Date.now() - started }))
   })
 
 const main = async () => {
