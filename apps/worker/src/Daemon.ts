@@ -24,6 +24,7 @@ const engineConfig = (config: WorkerConfig.WorkerConfig) =>
     timeScale: config.timeScale,
     mxOrigin: Option.getOrUndefined(config.timeOrigin),
     mfaTimeout: config.mfaTimeout,
+    challengeWatchInterval: config.challengeCheckInterval,
     maxConcurrentRuns: config.maxConcurrentRuns,
     ...(config.webhooks ? { polling: EngineConfig.webhookPolling } : {}),
     policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }

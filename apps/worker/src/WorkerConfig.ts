@@ -36,6 +36,8 @@ export interface WorkerConfig {
   readonly cadence: Duration.Duration
   readonly freshness: Duration.Duration
   readonly mfaTimeout: Duration.Duration
+  /** `WORKER_CHALLENGE_CHECK_INTERVAL`: how often a run waiting for MFA answers asks MX whether it still asks them. */
+  readonly challengeCheckInterval: Duration.Duration
   readonly maxConcurrentRuns: number
   readonly timeScale: number
   /** MX webhooks are configured to reach `/webhooks/mx`: poll slowly, webhooks wake runs. */
@@ -96,6 +98,7 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   cadence: duration("WORKER_REFRESH_CADENCE", "6 hours"),
   freshness: duration("WORKER_FRESHNESS", "24 hours"),
   mfaTimeout: duration("WORKER_MFA_TIMEOUT", "4 minutes"),
+  challengeCheckInterval: duration("WORKER_CHALLENGE_CHECK_INTERVAL", "30 seconds"),
   maxConcurrentRuns: positive("WORKER_MAX_CONCURRENT_RUNS").pipe(Config.withDefault(50)),
   timeScale: Config.number("WORKER_TIME_SCALE").pipe(
     Config.validate({ message: "WORKER_TIME_SCALE must be a number >= 1", validation: (n) => n >= 1 }),
