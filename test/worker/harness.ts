@@ -41,7 +41,9 @@ export const harness = (options: HarnessOptions = {}) => {
     seed: "e2e",
     aggregationDuration: "30 seconds",
     delayedDuration: "3 minutes",
-    mfaTimeout: "10 minutes",
+    // MFA windows in MX time are short in real time at this scale (4 minutes: 2.4 s): long enough here
+    // that a loaded machine's answers still come in time. Tests of the timeout set their own.
+    mfaTimeout: "2 hours",
     ...options.sandbox
   })
   const worker = Layer.unwrapEffect(Effect.gen(function*() {
@@ -67,7 +69,7 @@ export const harness = (options: HarnessOptions = {}) => {
       Layer.provide(EngineConfig.layer({
         timeScale,
         mxAnchor: now.getTime(),
-        mfaTimeout: Duration.minutes(4),
+        mfaTimeout: Duration.hours(1),
         ...options.engine
       })),
       Layer.provideMerge(TestDatabase.layer(options.kind ?? "sqlite"))

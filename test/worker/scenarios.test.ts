@@ -10,7 +10,7 @@ import { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { AccountsAndTransactions, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
-import { Effect, Option, Redacted } from "effect"
+import { Duration, Effect, Option, Redacted } from "effect"
 import { controlClient, ended, harness, newMember, pendingChallenge } from "./harness.js"
 
 const runScenario = (password: string) =>
@@ -185,7 +185,8 @@ describe("the worker against the sandbox", () => {
       }))
   })
 
-  layer(harness({ engine: {} }), { excludeTestServices: true })((it) => {
+  // The worker's MFA timeout as in production (4 minutes of MX time): nobody answers.
+  layer(harness({ engine: { mfaTimeout: Duration.minutes(4) } }), { excludeTestServices: true })((it) => {
     it.effect("an unanswered challenge ends the run as 'needs the user present'", () =>
       Effect.gen(function*() {
         const { memberGuid, runId } = yield* runScenario("challenge")
