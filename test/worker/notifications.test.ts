@@ -1,8 +1,10 @@
 /**
  * End-to-end partner notifications: the worker runs MX Bank scenarios against the sandbox while the
  * notification singleton delivers the outbox to a receiving server on 127.0.0.1. The receiver must
- * get each member's events once, in the outbox's order, signed, through an initial run of 500s, and
- * no body may carry the API key, the control token, a credential, an MFA answer or the signing secret.
+ * get each member's events once, in the outbox's order, signed as Standard Webhooks (accepted by the
+ * reference library `standardwebhooks`, as a partner verifies them), through an initial run of 500s,
+ * and no body may carry the API key, the control token, a credential, an MFA answer or the signing
+ * secret.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
@@ -10,12 +12,15 @@ import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Outbox } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
 import * as Notifications from "@mx-aggregation/worker/Notifications"
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type * as NotificationSignature from "@mx-aggregation/worker/NotificationSignature"
+import { Context, Effect, Either, Layer, Option, Redacted, Schema, TestClock, TestContext } from "effect"
 import { createServer, type IncomingHttpHeaders } from "node:http"
 import type { AddressInfo } from "node:net"
+import { Webhook } from "standardwebhooks"
 import { controlClient, ended, eventually, harness, newMember, pendingChallenge, token } from "./harness.js"
 
-const secret = Redacted.make("e2e-notify-secret-7c41b0")
+const secretText = "whsec_ZTJlLW5vdGlmeS1zZWNyZXQtN2M0MWIwLWZpdmUtZWlnaHQ="
+const secret = Either.getOrThrow(Notifications.parseSecret(secretText))
 /** Any other password connects: a unique one, to look for in the bodies. */
 const password = "pw-e2e-notify-9d3f11a2"
 const mfaAnswer = "correct"
@@ -134,25 +139,45 @@ describe("partner notifications end to end", () => {
         const secrets = [
           Redacted.value(credentials.apiKey),
           Redacted.value(token),
-          Redacted.value(secret),
+          secretText.slice("whsec_".length),
           password,
           // The MFA answer as a JSON string value (the bare word is too common to look for).
           JSON.stringify(mfaAnswer)
         ]
         for (const request of receiver.requests) {
-          assert.isTrue(
-            Notifications.verifySignature(
-              secret,
-              request.body,
-              request.headers["x-mx-aggregation-signature"] as string
-            ),
-            "signed with the shared secret"
-          )
+          // What a partner runs: the reference library with the secret it was given, on the real clock.
+          const parsed = new Webhook(secretText).verify(request.body, request.headers as Record<string, string>)
+          assert.deepStrictEqual(parsed, JSON.parse(request.body), "signed with the shared secret")
+          assert.strictEqual(request.headers["webhook-id"], String(request.notification.id), "deduplication id")
+          const verified = yield* Notifications.verify(secret, request.headers, request.body)
+          assert.strictEqual(verified.id, String(request.notification.id))
           for (const value of secrets) {
             assert.notInclude(request.body, value)
             assert.notInclude(JSON.stringify(request.headers), value)
           }
         }
+
+        // A captured delivery is refused when tampered with, under another secret, or replayed later.
+        const captured = accepted.find((r) => r.notification.member_guid === members.mfa)!
+        const refusal = (effect: Effect.Effect<unknown, NotificationSignature.NotificationVerificationError>) =>
+          Effect.map(Effect.flip(effect), (error) => error.reason)
+        assert.strictEqual(
+          yield* refusal(
+            Notifications.verify(secret, captured.headers, captured.body.replace(members.mfa, members.connected))
+          ),
+          "InvalidSignature"
+        )
+        const other = Either.getOrThrow(Notifications.parseSecret(`whsec_${Buffer.alloc(32, 1).toString("base64")}`))
+        assert.strictEqual(
+          yield* refusal(Notifications.verify(other, captured.headers, captured.body)),
+          "InvalidSignature"
+        )
+        const sentAt = Number(captured.headers["webhook-timestamp"]) * 1000
+        const replayed = yield* Effect.gen(function*() {
+          yield* TestClock.setTime(sentAt + 5 * 60_000 + 1_000)
+          return yield* refusal(Notifications.verify(secret, captured.headers, captured.body))
+        }).pipe(Effect.provide(TestContext.TestContext))
+        assert.strictEqual(replayed, "TimestampTooOld")
       }))
   })
 })

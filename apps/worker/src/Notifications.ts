@@ -1,17 +1,20 @@
 /**
  * Partner notifications: the outbox's events (a member needs MFA answers, new credentials, action at
  * the institution, its user present; data updated; stopped; …) POSTed as JSON to the partner's URL,
- * signed with an HMAC of the raw body.
+ * signed as Standard Webhooks define it (`NotificationSignature`): `webhook-id` (the event id),
+ * `webhook-timestamp` and `webhook-signature`, so that partners verify with the Standard Webhooks
+ * library of their language and refuse replays of old deliveries.
  *
  * Guarantees:
  * - **At least once**: an event is marked delivered only after the receiver answered 2xx. A crash or a
  *   lost answer between the 2xx and the mark sends it again, so receivers deduplicate on the event id
- *   (`X-MX-Aggregation-Event-Id`, also `id` in the body).
+ *   (`webhook-id`, also `id` in the body).
  * - **In order per member**: a member's event is never sent while an earlier event of the same member
  *   is undelivered. Members are delivered concurrently (bounded), each member's events one by one.
  * - **Retried**: a failure (transport, timeout, non-2xx) is retried with `retrySchedule` (exponential,
  *   capped); an event that still fails blocks only its own member's later events, and is tried again on
- *   the next pass.
+ *   the next pass. Each attempt is signed anew with its own timestamp, so a retry hours later still
+ *   falls inside the receiver's tolerance window.
  *
  * Several replicas on one PostgreSQL database: two deliverers reading the same outbox could both send
  * an event (at least once allows it, order per member still holds for each sender, but the receiver may
@@ -25,36 +28,26 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Member } from "@mx-aggregation/domain"
 import { Outbox } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
-import {
-  Config,
-  ConfigError,
-  Duration,
-  Effect,
-  Either,
-  Layer,
-  Metric,
-  Option,
-  Redacted,
-  Schedule,
-  Schema
-} from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { Clock, Config, ConfigError, Duration, Effect, Either, Layer, Metric, Option, Schedule, Schema } from "effect"
+import * as NotificationSignature from "./NotificationSignature.js"
 
 /**
- * The header carrying `sha256=<hex HMAC-SHA256 of the raw body, keyed with the shared secret>`.
+ * For receivers: verifies a delivery's Standard Webhooks headers and raw body with the shared secret,
+ * refusing timestamps outside the tolerance (default 5 minutes) and bad signatures
+ * (`NotificationSignature.verify`).
  *
  * @since 0.1.0
- * @category constants
+ * @category signatures
  */
-export const signatureHeader = "X-MX-Aggregation-Signature"
+export const verify = NotificationSignature.verify
 
 /**
- * The header carrying the event id (the same as `id` in the body), for deduplication.
+ * Reads a `whsec_…` signing secret (`NotificationSignature.parseSecret`).
  *
  * @since 0.1.0
- * @category constants
+ * @category signatures
  */
-export const eventIdHeader = "X-MX-Aggregation-Event-Id"
+export const parseSecret = NotificationSignature.parseSecret
 
 /**
  * The header carrying the event type (the same as `type` in the body), for routing without parsing.
@@ -95,39 +88,6 @@ export const encode = (event: Outbox.OutboxEvent): string =>
     created_at: new Date(event.createdAt).toISOString(),
     payload: event.payload ?? null
   })
-
-/**
- * The signature header's value for a body: `sha256=` and the hex HMAC-SHA256 of the body's bytes.
- *
- * @since 0.1.0
- * @category signatures
- */
-export const sign = (secret: Redacted.Redacted<string> | string, body: string | Uint8Array): string =>
-  `sha256=${
-    createHmac("sha256", typeof secret === "string" ? secret : Redacted.value(secret)).update(body).digest("hex")
-  }`
-
-const signaturePattern = /^sha256=([0-9a-f]{64})$/i
-
-/**
- * For receivers: whether `header` (the `X-MX-Aggregation-Signature` value) signs `body` (the raw
- * request body, exactly as received, before any JSON parsing) with `secret`. The comparison takes the
- * same time wherever the digests differ.
- *
- * @since 0.1.0
- * @category signatures
- */
-export const verifySignature = (
-  secret: Redacted.Redacted<string> | string,
-  body: string | Uint8Array,
-  header: string | null | undefined
-): boolean => {
-  const match = header === null || header === undefined ? null : signaturePattern.exec(header.trim())
-  if (match === null) return false
-  const expected = Buffer.from(sign(secret, body).slice("sha256=".length), "hex")
-  const given = Buffer.from(match[1]!, "hex")
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
 
 /**
  * A delivery attempt failed: no answer (`Transport`), no answer in time (`Timeout`), or an answer
@@ -187,8 +147,8 @@ export const retrySchedule: Schedule.Schedule<unknown, NotificationDeliveryError
 export interface Options {
   /** Where events are POSTed. */
   readonly url: string
-  /** The shared HMAC key. */
-  readonly secret: Redacted.Redacted<string>
+  /** The shared signing secret (`NotificationSignature.parseSecret`). */
+  readonly secret: NotificationSignature.SigningSecret
   /** Events read from the outbox per pass (default 200). */
   readonly batchSize?: number | undefined
   /** The wait between passes when the outbox has been drained (default 1 second). */
@@ -236,22 +196,25 @@ export const failedAttemptsTotal = Metric.counter("mx_aggregation_notification_a
   incremental: true
 })
 
-/** One POST of one event; fails unless the receiver answers 2xx within the timeout. */
+/**
+ * One POST of one event, signed at the time of the attempt; fails unless the receiver answers 2xx
+ * within the timeout.
+ */
 const attempt = (
   http: HttpClient.HttpClient,
   options: Options,
   event: Outbox.OutboxEvent
-): Effect.Effect<void, NotificationDeliveryError> => {
-  const body = encode(event)
-  const request = HttpClientRequest.post(options.url).pipe(
-    HttpClientRequest.bodyText(body, "application/json"),
-    HttpClientRequest.setHeaders({
-      [signatureHeader]: sign(options.secret, body),
-      [eventIdHeader]: String(event.id),
-      [eventTypeHeader]: event.type
-    })
-  )
-  return Effect.gen(function*() {
+): Effect.Effect<void, NotificationDeliveryError> =>
+  Effect.gen(function*() {
+    const body = encode(event)
+    const sentAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const request = HttpClientRequest.post(options.url).pipe(
+      HttpClientRequest.bodyText(body, "application/json"),
+      HttpClientRequest.setHeaders({
+        ...NotificationSignature.headers(options.secret, String(event.id), sentAt, body),
+        [eventTypeHeader]: event.type
+      })
+    )
     const response = yield* http.execute(request).pipe(
       Effect.mapError((error) =>
         new NotificationDeliveryError({
@@ -288,7 +251,6 @@ const attempt = (
       )
     )
   )
-}
 
 /**
  * Delivers one member's events in id order, each retried, each marked delivered after its 2xx; stops
@@ -406,39 +368,63 @@ export const layer = (options: Options): Layer.Layer<never, never, Outbox.Outbox
 export const layerSingleton = (options: Options) => Singleton.make("mx-aggregation-notifications", make(options))
 
 /**
- * The deliverer's settings from the environment: `WORKER_NOTIFY_URL` (an http(s) URL) and
- * `WORKER_NOTIFY_SECRET` (redacted, required with the URL). None when `WORKER_NOTIFY_URL` is unset:
- * notifications are off and events stay in the outbox (readable through the control API).
+ * Why `url` may not receive notifications, or nothing when it may: https anywhere; http only to a
+ * loopback address (127.0.0.0/8, ::1, localhost) unless `allowHttp`, because a plain-HTTP body and
+ * its signature are readable by anyone on the way (the signature stops forgery, not reading).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const urlProblem = (url: string, allowHttp: boolean): Option.Option<string> => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Option.some("is not a URL")
+  }
+  if (parsed.protocol === "https:") return Option.none()
+  if (parsed.protocol !== "http:") return Option.some("must be an https URL (or http to a loopback address)")
+  if (allowHttp || isLoopback(parsed.hostname)) return Option.none()
+  return Option.some(
+    "is plain http to a host that is not loopback: use https, or set WORKER_NOTIFY_ALLOW_HTTP=true to accept it"
+  )
+}
+
+/** A URL's hostname (as `URL` normalises it: `127.1` is `127.0.0.1`, IPv6 in brackets) is this machine. */
+const isLoopback = (hostname: string): boolean =>
+  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+
+/**
+ * The deliverer's settings from the environment: `WORKER_NOTIFY_URL` (https, or http to a loopback
+ * address; any http with `WORKER_NOTIFY_ALLOW_HTTP=true`) and `WORKER_NOTIFY_SECRET` (required with
+ * the URL, a Standard Webhooks secret `whsec_<base64 of 24 to 64 bytes>`, kept redacted). None when
+ * `WORKER_NOTIFY_URL` is unset: notifications are off and events stay in the outbox (readable through
+ * the control API). A bad value fails with the variable's name and never shows the secret.
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Option.Option<Options>> = Config.all({
-  url: Config.option(
-    Config.string("WORKER_NOTIFY_URL").pipe(
-      Config.validate({
-        message: "WORKER_NOTIFY_URL must be an http or https URL",
-        validation: (url) => {
-          try {
-            const protocol = new URL(url).protocol
-            return protocol === "http:" || protocol === "https:"
-          } catch {
-            return false
-          }
-        }
-      })
-    )
-  ),
-  secret: Config.option(Config.redacted(Config.nonEmptyString("WORKER_NOTIFY_SECRET")))
+  url: Config.option(Config.string("WORKER_NOTIFY_URL")),
+  allowHttp: Config.boolean("WORKER_NOTIFY_ALLOW_HTTP").pipe(Config.withDefault(false)),
+  secret: Config.option(Config.redacted("WORKER_NOTIFY_SECRET"))
 }).pipe(
-  Config.mapOrFail(({ secret, url }) => {
+  Config.mapOrFail(({ allowHttp, secret, url }) => {
     if (Option.isNone(url)) return Either.right(Option.none())
+    const problem = urlProblem(url.value.trim(), allowHttp)
+    if (Option.isSome(problem)) {
+      return Either.left(ConfigError.InvalidData(["WORKER_NOTIFY_URL"], `WORKER_NOTIFY_URL ${problem.value}`))
+    }
     if (Option.isNone(secret)) {
       return Either.left(
         ConfigError.MissingData(["WORKER_NOTIFY_SECRET"], "WORKER_NOTIFY_SECRET must be set with WORKER_NOTIFY_URL")
       )
     }
-    return Either.right(Option.some({ url: url.value, secret: secret.value }))
+    return Either.match(NotificationSignature.parseSecret(secret.value), {
+      onLeft: (error) =>
+        Either.left(ConfigError.InvalidData(["WORKER_NOTIFY_SECRET"], `WORKER_NOTIFY_SECRET: ${error.message}`)),
+      onRight: (signing) => Either.right(Option.some({ url: url.value.trim(), secret: signing }))
+    })
   })
 )
 

@@ -9,9 +9,12 @@
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import * as Cli from "./cli/Cli.js"
+import * as PromptTerminal from "./cli/PromptTerminal.js"
+import * as StandardInput from "./cli/StandardInput.js"
 
 Cli.main(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
+  Effect.provide(PromptTerminal.layer),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, StandardInput.layer)),
   (program) =>
     NodeRuntime.runMain(program, {
       disableErrorReporting: true,

@@ -29,8 +29,11 @@ export * as Metrics from "./Metrics.js"
 /** Metrics endpoint, traces and structured logs. @since 0.1.0 */
 export * as Observability from "./Observability.js"
 
-/** Partner notifications: outbox delivery with HMAC signatures. @since 0.1.0 */
+/** Partner notifications: outbox delivery, signed as Standard Webhooks. @since 0.1.0 */
 export * as Notifications from "./Notifications.js"
+
+/** Standard Webhooks signatures of partner notifications: secrets, signing, verifying. @since 0.1.0 */
+export * as NotificationSignature from "./NotificationSignature.js"
 
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"

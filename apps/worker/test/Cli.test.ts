@@ -2,24 +2,28 @@
  * The `mx-aggregation` CLI, run in-process against an embedded worker (engine + control API on a
  * fresh SQLite database) and a time-scaled sandbox served on 127.0.0.1: every command, its table and
  * JSON output, secrets never printed, and invalid arguments answered with one line on standard error
- * and a non-zero exit code (also checked on the real bin in a child process).
+ * and a non-zero exit code (also checked on the real bin in a child process). Secrets (credentials,
+ * MFA answers) come as JSON on standard input (`--stdin`, also through the real bin with a pipe) or
+ * from prompts on a simulated terminal fed keystrokes; never from arguments.
  */
-import { HttpClient, HttpServer } from "@effect/platform"
+import { HttpClient, HttpServer, Terminal } from "@effect/platform"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import type { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { MxBank, Sandbox } from "@mx-aggregation/mx-sandbox"
 import { TestDatabase } from "@mx-aggregation/store"
-import { ConfigProvider, Console, Duration, Effect, Fiber, Layer, Option, Redacted, Schedule } from "effect"
+import { ConfigProvider, Console, Duration, Effect, Fiber, Layer, Mailbox, Option, Redacted, Schedule } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Readable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import * as Aggregations from "../src/Aggregations.js"
 import * as Cli from "../src/cli/Cli.js"
+import * as StandardInput from "../src/cli/StandardInput.js"
 import * as EngineConfig from "../src/EngineConfig.js"
 import * as Worker from "../src/Worker.js"
 
@@ -81,26 +85,87 @@ const apiUrl = Effect.map(
   (server) => `http://127.0.0.1:${(server.address as HttpServer.TcpAddress).port}`
 )
 
+/** Standard input that is piped (not a terminal) and holds `text`. */
+const piped = (text: string): StandardInput.Service => ({
+  isTerminal: Effect.succeed(false),
+  readAll: Effect.succeed(text)
+})
+
+/** What a command reads: standard input (default: an empty pipe) and, for prompts, the terminal. */
+interface Io {
+  readonly input?: StandardInput.Service | undefined
+  readonly terminal?: Terminal.Terminal | undefined
+}
+
 /** Runs `mx-aggregation <args>` with the given environment; `WORKER_URL`/`WORKER_API_TOKEN` point at the test worker. */
-const runIn = (env: Record<string, string>, captured: Captured, args: ReadonlyArray<string>) =>
+const runIn = (env: Record<string, string>, captured: Captured, args: ReadonlyArray<string>, io: Io = {}) =>
   Effect.gen(function*() {
     const console = yield* capturing(captured)
-    return yield* Cli.main(["node", "mx-aggregation", ...args]).pipe(
+    const program = Cli.main(["node", "mx-aggregation", ...args]).pipe(
       Console.withConsole(console),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.provideService(StandardInput.StandardInput, io.input ?? piped(""))
     )
+    return yield* io.terminal === undefined ? program : Effect.provideService(program, Terminal.Terminal, io.terminal)
   })
 
-const cliWith = (env: Record<string, string>) => (...args: ReadonlyArray<string>) =>
+const cliWith = (env: Record<string, string>, io: Io = {}) => (...args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const captured: Captured = { out: [], err: [] }
-    const code = yield* runIn(env, captured, args)
+    const code = yield* runIn(env, captured, args, io)
     return { code, stdout: captured.out.join("\n"), stderr: captured.err.join("\n") } satisfies Result
   })
 
 /** `mx-aggregation <args>` against the test worker. */
 const cli = (...args: ReadonlyArray<string>) =>
   Effect.flatMap(apiUrl, (url) => cliWith({ WORKER_URL: url, WORKER_API_TOKEN: token })(...args))
+
+/** `mx-aggregation <args>` against the test worker, with `io` for standard input and the terminal. */
+const cliIo = (io: Io) => (...args: ReadonlyArray<string>) =>
+  Effect.flatMap(apiUrl, (url) => cliWith({ WORKER_URL: url, WORKER_API_TOKEN: token }, io)(...args))
+
+/** `mx-aggregation <args>` with `json` piped to its standard input. */
+const cliStdin = (json: unknown, ...args: ReadonlyArray<string>) =>
+  cliIo({ input: piped(typeof json === "string" ? json : JSON.stringify(json)) })(...args)
+
+const key = (name: string, input?: string): Terminal.UserInput => ({
+  input: Option.fromNullable(input),
+  key: { name, ctrl: false, meta: false, shift: false }
+})
+
+/** The keystrokes of typing `text` and pressing Enter. */
+const typed = (text: string): ReadonlyArray<Terminal.UserInput> => [
+  ...[...text].map((char) => key(char.toLowerCase(), char)),
+  key("return")
+]
+
+/** Ctrl-C, after which a terminal delivers no more keys. */
+const ctrlC: Terminal.UserInput = { input: Option.none(), key: { name: "c", ctrl: true, meta: false, shift: false } }
+
+/**
+ * A terminal a person types on: each prompt reads the next batch of keystrokes (`answers`, in order);
+ * everything drawn is kept in `frames`. A prompt beyond the answers sees Ctrl-C.
+ */
+const simulatedTerminal = (answers: Array<ReadonlyArray<Terminal.UserInput>>) => {
+  const frames: Array<string> = []
+  const terminal = Terminal.Terminal.of({
+    columns: Effect.succeed(100),
+    rows: Effect.succeed(40),
+    isTTY: Effect.succeed(true),
+    readInput: Effect.gen(function*() {
+      const mailbox = yield* Mailbox.make<Terminal.UserInput>()
+      const keys = answers.shift()
+      if (keys === undefined) {
+        yield* mailbox.offer(ctrlC)
+        yield* mailbox.end
+      } else yield* mailbox.offerAll(keys)
+      return mailbox
+    }),
+    readLine: Effect.fail(new Terminal.QuitException()),
+    display: (text) => Effect.sync(() => void frames.push(text))
+  })
+  return { terminal, frames, input: { isTerminal: Effect.succeed(true), readAll: Effect.succeed("") } }
+}
 
 const ok = (result: Result, label: string) => {
   assert.strictEqual(result.code, 0, `${label}: ${result.stderr}`)
@@ -156,6 +221,16 @@ const newMember = (password: string) =>
     return { userGuid: user.guid, memberGuid: member.guid }
   })
 
+/** Waits until the member is waiting for MFA answers; returns its pending challenges. */
+const pendingOf = (memberGuid: string) =>
+  eventually(
+    `${memberGuid} to be challenged`,
+    Effect.map(
+      cli("challenges", "list", "--json"),
+      (result) => Option.fromNullable(json(result, "challenges list").find((p: any) => p.memberGuid === memberGuid))
+    )
+  )
+
 const freePort = Effect.async<number>((resume) => {
   const server = createServer()
   server.listen(0, "127.0.0.1", () => {
@@ -204,7 +279,7 @@ describe("mx-aggregation CLI", () => {
         yield* settled(a.memberGuid)
       }))
 
-    it.effect("challenges list and answer: the member resumes, and the answer is never printed", () =>
+    it.effect("challenges list and answer --stdin: the member resumes, and the answer is never printed", () =>
       Effect.gen(function*() {
         const { memberGuid } = yield* newMember("challenge")
         ok(yield* cli("aggregate", memberGuid), "aggregate")
@@ -223,17 +298,18 @@ describe("mx-aggregation CLI", () => {
         assert.include(listed, "challenges answer")
 
         // Answers that do not fit are refused by the worker with the problem, not the value.
-        const wrong = yield* cli("challenges", "answer", memberGuid, "--answer", `CRD-unknown=s3cr3t-value`)
-        failsWith(wrong, 1, "CRD-unknown", "unknown challenge")
-        assert.notInclude(wrong.stderr, "s3cr3t-value")
-
-        const answered = yield* cli(
+        const wrong = yield* cliStdin(
+          { answers: [{ guid: "CRD-unknown", value: "s3cr3t-value" }] },
           "challenges",
           "answer",
           memberGuid,
-          "--answer",
-          `${challenge.guid}=${MxBank.correctAnswer}`
+          "--stdin"
         )
+        failsWith(wrong, 1, "CRD-unknown", "unknown challenge")
+        assert.notInclude(wrong.stderr, "s3cr3t-value")
+
+        const body = { answers: [{ guid: challenge.guid, value: MxBank.correctAnswer }] }
+        const answered = yield* cliStdin(body, "challenges", "answer", memberGuid, "--stdin")
         const out = ok(answered, "challenges answer")
         assert.include(out, `Sent 1 answer(s) for ${memberGuid}`)
         assert.notInclude(out, `=${MxBank.correctAnswer}`)
@@ -241,18 +317,12 @@ describe("mx-aggregation CLI", () => {
         const detail = yield* settled(memberGuid)
         assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
 
-        const none = yield* cli(
-          "challenges",
-          "answer",
-          memberGuid,
-          "--answer",
-          `${challenge.guid}=${MxBank.correctAnswer}`
-        )
+        const none = yield* cliStdin(body, "challenges", "answer", memberGuid, "--stdin")
         failsWith(none, 1, "", "answers for a member that is not waiting")
-        assert.notInclude(none.stderr, `=${MxBank.correctAnswer}`)
+        assert.notInclude(none.stderr, ` ${MxBank.correctAnswer}`)
       }))
 
-    it.effect("credentials list and update: a DENIED member is updated in place and reaches CONNECTED", () =>
+    it.effect("credentials list and update --stdin: a DENIED member is updated in place and reaches CONNECTED", () =>
       Effect.gen(function*() {
         const { memberGuid } = yield* newMember("UNAUTHORIZED")
         ok(yield* cli("aggregate", memberGuid), "aggregate")
@@ -272,14 +342,17 @@ describe("mx-aggregation CLI", () => {
         const secret = "n3w-passw0rd-value"
         const mx = yield* Sandbox.Sandbox
         yield* mx.resetStats
-        const updated = yield* cli(
+        const updated = yield* cliStdin(
+          {
+            credentials: [
+              { guid: byName("LOGIN"), value: MxBank.username },
+              { guid: byName("PASSWORD"), value: secret }
+            ]
+          },
           "credentials",
           "update",
           memberGuid,
-          "--credential",
-          `${byName("LOGIN")}=${MxBank.username}`,
-          "--credential",
-          `${byName("PASSWORD")}=${secret}`
+          "--stdin"
         )
         const out = ok(updated, "credentials update")
         assert.include(out, `Credentials of ${memberGuid} updated.`)
@@ -333,12 +406,10 @@ describe("mx-aggregation CLI", () => {
           [["aggregate"], "either a member guid or --user"],
           [["aggregate", "MBR-1", "--user", "USR-1"], "either a member guid or --user"],
           [["present"], "Missing argument <user>"],
-          [["challenges", "answer", "MBR-1"], "--answer"],
-          [["challenges", "answer", "MBR-1", "--answer", "no-equals-sign"], "expected <guid>=<value>"],
-          [["challenges", "answer", "MBR-1", "--answer", "CRD-1="], "empty"],
-          [["challenges", "answer", "MBR-1", "--answer", "CRD-1=a", "--answer", "CRD-1=b"], "given twice"],
-          [["credentials", "update", "MBR-1", "--credential", "=x"], "expected <guid>=<value>"],
-          [["credentials", "update", "MBR-1", "--credential", "CRD-1=x", "--purpose", "fun"], "Expected one of"],
+          // Standard input is a pipe here: nothing can be prompted, --stdin is the way.
+          [["challenges", "answer", "MBR-1"], "--stdin"],
+          [["credentials", "update", "MBR-1"], "--stdin"],
+          [["credentials", "update", "MBR-1", "--purpose", "fun"], "Expected one of"],
           [["sandbox", "--port", "70000"], "--port"],
           [["sandbox", "--time-scale", "0"], "--time-scale"],
           [["sandbox", "--demo", "many"], "many"],
@@ -358,6 +429,199 @@ describe("mx-aggregation CLI", () => {
         assert.strictEqual(help.code, 0)
         assert.include(help.stdout, "--status-class")
       }))
+
+    it.effect("secrets are never taken as arguments: --answer/--credential are refused and masked; help offers --stdin", () =>
+      Effect.gen(function*() {
+        const argv = [
+          ["challenges", "answer", "MBR-1", "--answer", "CRD-1=hunter2-answer"],
+          ["challenges", "answer", "MBR-1", "--answer=CRD-1=hunter2-answer"],
+          ["credentials", "update", "MBR-1", "--credential", "CRD-1=hunter2-answer"],
+          ["credentials", "update", "MBR-1", "--stdin", "--credential=CRD-1=hunter2-answer"]
+        ]
+        for (const args of argv) {
+          const result = yield* cli(...args)
+          failsWith(result, 2, "", args.join(" "))
+          assert.notInclude(result.stderr, "hunter2-answer", args.join(" "))
+        }
+        for (
+          const [args, option] of [[["challenges", "answer"], "--answer"], [
+            ["credentials", "update"],
+            "--credential"
+          ]] as const
+        ) {
+          const help = yield* cli(...args, "--help")
+          assert.strictEqual(help.code, 0)
+          assert.include(help.stdout, "--stdin")
+          assert.include(help.stdout, "never taken as arguments")
+          assert.notInclude(help.stdout, option)
+        }
+      }))
+
+    it.effect("--stdin JSON that does not fit is refused with where it is wrong, never with the value", () =>
+      Effect.gen(function*() {
+        const value = "v4lue-never-shown"
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, unknown, string]> = [
+          [["challenges", "answer", "MBR-1"], `{"answers": [{"guid": "CRD-1", "value": "${value}"`, "not JSON"],
+          [["challenges", "answer", "MBR-1"], "", "not JSON"],
+          // JSON.parse's own message would quote these.
+          [["challenges", "answer", "MBR-1"], value, "not JSON"],
+          [["challenges", "answer", "MBR-1"], `{"answers": [{"guid": "CRD-1", "value": ${value}}]}`, "not JSON"],
+          [["challenges", "answer", "MBR-1"], { answers: { guid: "CRD-1", value } }, "expected {\"answers\""],
+          [["challenges", "answer", "MBR-1"], { credentials: [{ guid: "CRD-1", value }] }, "expected {\"answers\""],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: "CRD-1", value }], token: value }, "expected"],
+          [["challenges", "answer", "MBR-1"], { answers: [] }, "empty"],
+          [["challenges", "answer", "MBR-1"], { answers: [value] }, "answers[0]"],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: "CRD-1", value, note: value }] }, "answers[0]"],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: "CRD-1" }] }, "\"value\" must be"],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: "CRD-1", value: "" }] }, "\"value\" must be"],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: "CRD-1", value: 42 }] }, "\"value\" must be"],
+          [["challenges", "answer", "MBR-1"], { answers: [{ guid: " ", value }] }, "\"guid\" must be"],
+          [
+            ["challenges", "answer", "MBR-1"],
+            { answers: [{ guid: value, value: "x" }, { guid: "CRD 2", value }] },
+            "answers[1]"
+          ],
+          [
+            ["credentials", "update", "MBR-1"],
+            { credentials: [{ guid: "CRD-1", value }, { guid: "CRD-1", value }] },
+            "CRD-1 given twice"
+          ]
+        ]
+        for (const [args, input, text] of cases) {
+          const result = yield* cliStdin(input, ...args, "--stdin")
+          const label = `${args.join(" ")} ${JSON.stringify(input)}`
+          failsWith(result, 2, text, label)
+          assert.include(result.stderr, "--stdin", label)
+          assert.notInclude(result.stderr, value, label)
+        }
+      }))
+
+    it.effect("at a terminal, challenges answer prompts for each answer with nothing echoed; the member resumes", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("challenge")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        const pending = yield* pendingOf(memberGuid)
+        // Enter on an empty answer is refused at the prompt; then the answer.
+        const person = simulatedTerminal([[key("return"), ...typed(MxBank.correctAnswer)]])
+        const result = yield* cliIo(person)("challenges", "answer", memberGuid)
+        const out = ok(result, "challenges answer at a terminal")
+        assert.include(out, `Sent 1 answer(s) for ${memberGuid}`)
+        const drawn = person.frames.join("")
+        assert.include(drawn, pending.challenges[0].label, "the question is shown")
+        assert.include(drawn, "a value is required", "an empty answer is refused")
+        for (const text of [drawn, out, result.stderr]) assert.notInclude(text, MxBank.correctAnswer)
+        const detail = yield* settled(memberGuid)
+        assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
+      }))
+
+    it.effect("at a terminal, an option challenge is answered by choosing from its options", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("options")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        const pending = yield* pendingOf(memberGuid)
+        const options: ReadonlyArray<{ value: string }> = pending.challenges[0].options
+        const index = options.findIndex((o) => o.value === MxBank.correctAnswer)
+        assert.isAtLeast(index, 0, "MX Bank offers the correct option")
+        const person = simulatedTerminal([[...Array.from({ length: index }, () => key("down")), key("return")]])
+        ok(yield* cliIo(person)("challenges", "answer", memberGuid), "challenges answer (options)")
+        const detail = yield* settled(memberGuid)
+        assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
+      }))
+
+    it.effect("at a terminal, credentials update prompts for each field with nothing echoed; DENIED reaches CONNECTED", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("UNAUTHORIZED")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        assert.strictEqual((yield* settled(memberGuid)).member.connectionStatus, "DENIED")
+        const fields: Array<any> = json(yield* cli("credentials", "list", memberGuid, "--json"), "credentials list")
+        const secret = "typed-passw0rd-value"
+        const values: Record<string, string> = { LOGIN: MxBank.username, PASSWORD: secret }
+        const ordered = [...fields].sort((a, b) => (a.display_order ?? 0) - (b.display_order ?? 0))
+        const person = simulatedTerminal(ordered.map((f) => typed(values[f.field_name]!)))
+        const result = yield* cliIo(person)("credentials", "update", memberGuid)
+        const out = ok(result, "credentials update at a terminal")
+        assert.include(out, `Credentials of ${memberGuid} updated.`)
+        const drawn = person.frames.join("")
+        for (const f of ordered) assert.include(drawn, f.label, "each field is asked for by its label")
+        for (const text of [drawn, out, result.stderr]) {
+          assert.notInclude(text, secret)
+          assert.notInclude(text, MxBank.username)
+        }
+        const detail = yield* eventually(
+          "CONNECTED after the update",
+          Effect.map(cli("members", "show", memberGuid, "--json"), (r) => {
+            const d = json(r, "members show")
+            return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
+              ? Option.some(d)
+              : Option.none()
+          })
+        )
+        assert.strictEqual(detail.member.statusClass, "Connected")
+      }))
+
+    it.effect("Ctrl-C at a prompt: exit 130 and nothing is sent", () =>
+      Effect.gen(function*() {
+        const { memberGuid } = yield* newMember("challenge")
+        ok(yield* cli("aggregate", memberGuid), "aggregate")
+        const pending = yield* pendingOf(memberGuid)
+        const mx = yield* Sandbox.Sandbox
+        const before = (yield* mx.stats).byOperation["resumeAggregation"] ?? 0
+        const cancelled = yield* cliIo(simulatedTerminal([]))("challenges", "answer", memberGuid)
+        failsWith(cancelled, 130, "cancelled", "Ctrl-C")
+        assert.strictEqual((yield* mx.stats).byOperation["resumeAggregation"] ?? 0, before, "no resume reached MX")
+        const still = json(yield* cli("challenges", "list", "--member", memberGuid, "--json"), "still pending")
+        assert.strictEqual(still[0].challenges[0].guid, pending.challenges[0].guid)
+        ok(
+          yield* cliStdin(
+            { answers: [{ guid: pending.challenges[0].guid, value: MxBank.correctAnswer }] },
+            "challenges",
+            "answer",
+            memberGuid,
+            "--stdin"
+          ),
+          "answered after all"
+        )
+        yield* settled(memberGuid)
+      }))
+
+    it.effect(
+      "the real bin reads --stdin from a pipe; without it, a piped standard input is refused",
+      () =>
+        Effect.gen(function*() {
+          // A DENIED member waits for credentials without a deadline: the child process may start slowly.
+          const { memberGuid } = yield* newMember("UNAUTHORIZED")
+          ok(yield* cli("aggregate", memberGuid), "aggregate")
+          assert.strictEqual((yield* settled(memberGuid)).member.connectionStatus, "DENIED")
+          const fields: Array<any> = json(yield* cli("credentials", "list", memberGuid, "--json"), "credentials list")
+          const secret = "piped-passw0rd-value"
+          const values: Record<string, string> = { LOGIN: MxBank.username, PASSWORD: secret }
+          const input = JSON.stringify({
+            credentials: fields.map((f) => ({ guid: f.guid, value: values[f.field_name] }))
+          })
+          const env = { WORKER_URL: yield* apiUrl, WORKER_API_TOKEN: token }
+          const args = ["credentials", "update", memberGuid, "--stdin"]
+          const [refused, result] = yield* Effect.all([
+            bin(["credentials", "update", memberGuid], env, input),
+            bin(args, env, input)
+          ], { concurrency: "unbounded" })
+          failsWith(refused, 2, "--stdin", "a pipe without --stdin")
+          assert.notInclude(refused.stderr, secret)
+          assert.strictEqual(result.code, 0, result.stderr)
+          assert.include(result.stdout, `Credentials of ${memberGuid} updated.`)
+          assert.notInclude(args.join(" "), secret)
+          assert.notInclude(result.stdout + result.stderr, secret)
+          yield* eventually(
+            "CONNECTED after the update",
+            Effect.map(cli("members", "show", memberGuid, "--json"), (r) => {
+              const d = json(r, "members show")
+              return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
+                ? Option.some(d)
+                : Option.none()
+            })
+          )
+        }),
+      { timeout: 120_000 }
+    )
 
     it.scoped("migrate brings a new SQLite file to the latest schema and says so; again, nothing changes", () =>
       Effect.gen(function*() {
@@ -424,9 +688,10 @@ describe("mx-aggregation CLI", () => {
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
 
-const bin = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** Runs the bin in a child process; `input`, when given, is piped to its standard input. */
+const bin = (args: ReadonlyArray<string>, env: Record<string, string> = {}, input?: string) =>
   Effect.async<Result>((resume) => {
-    execFile(
+    const child = execFile(
       join(root, "node_modules/.bin/tsx"),
       ["apps/worker/src/bin.ts", ...args],
       { cwd: root, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
@@ -437,7 +702,21 @@ const bin = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
           stderr
         }))
     )
+    if (input !== undefined) child.stdin?.end(input)
   })
+
+describe("StandardInput.readStream", () => {
+  it.effect("reads a stream to its end, and refuses more than the limit", () =>
+    Effect.gen(function*() {
+      const text = yield* StandardInput.readStream(Readable.from([Buffer.from("{\"answers\": "), Buffer.from("[]}")]))
+      assert.strictEqual(text, "{\"answers\": []}")
+      const error = yield* Effect.flip(
+        StandardInput.readStream(Readable.from([Buffer.alloc(10), Buffer.alloc(10)]), 15)
+      )
+      assert.strictEqual(error.reason, "Usage")
+      assert.include(error.message, "more than 15 bytes")
+    }))
+})
 
 describe("the mx-aggregation bin", () => {
   it.live(

@@ -39,7 +39,7 @@ export const challengesText = (pending: ReadonlyArray<PendingChallengeView>): st
       ...p.challenges.map(describeChallenge)
     ]),
     "",
-    "Answer with: mx-aggregation challenges answer <member> --answer <challenge guid>=<value> …"
+    "Answer with: mx-aggregation challenges answer <member> (prompts for each answer; --stdin reads JSON)"
   ].join("\n")
 
 /**
@@ -69,15 +69,13 @@ export const list = Command.make(
 ).pipe(Command.withDescription("List the MFA challenges members are waiting on"))
 
 /**
- * `--answer <challenge guid>=<value>`, repeated: one per challenge.
+ * `--stdin`: the answers as `{"answers": [{"guid", "value"}, …]}` on standard input (for option
+ * challenges, the option's value or guid).
  *
  * @since 0.1.0
  * @category options
  */
-export const answers = Secrets.pairs(
-  "answer",
-  "An answer: <challenge guid>=<value> (for option challenges, the option's value); repeat for each challenge"
-)
+export const stdin = Secrets.stdinOption("answers")
 
 const Answered = Schema.Struct({
   memberGuid: Schema.String,
@@ -86,30 +84,39 @@ const Answered = Schema.Struct({
 })
 
 /**
- * `challenges answer <member> --answer <guid>=<value> …`.
+ * `challenges answer <member> [--stdin]`: at a terminal, prompts for the answer to each challenge the
+ * member is waiting on (read from the worker first); with `--stdin`, reads them as JSON.
  *
  * @since 0.1.0
  * @category commands
  */
 export const answer = Command.make(
   "answer",
-  { ...ControlClient.connection, member, answers },
+  { ...ControlClient.connection, member, stdin },
   (options) =>
     ControlClient.withClient(options, (client) =>
-      client.members.answer({
-        path: { memberGuid: options.member },
-        payload: { answers: [options.answers[0]!, ...options.answers.slice(1)] }
-      }).pipe(
-        Effect.flatMap((result) =>
-          Output.print(
-            options,
-            Answered,
-            { memberGuid: options.member, resumed: result.resumed, answers: options.answers.length },
-            (a) => `Sent ${a.answers} answer(s) for ${a.memberGuid}: MX resumes the aggregation.`
+      Effect.gen(function*() {
+        const answers = yield* Secrets.read({
+          stdin: options.stdin,
+          key: "answers",
+          prompt: client.members.challenges({ path: { memberGuid: options.member } }).pipe(
+            Effect.mapError(ControlClient.toCliError(options.url)),
+            Effect.flatMap((pending) => Secrets.promptAnswers(pending.challenges))
           )
+        })
+        const result = yield* client.members.answer({ path: { memberGuid: options.member }, payload: { answers } })
+        yield* Output.print(
+          options,
+          Answered,
+          { memberGuid: options.member, resumed: result.resumed, answers: answers.length },
+          (a) => `Sent ${a.answers} answer(s) for ${a.memberGuid}: MX resumes the aggregation.`
         )
-      ))
-).pipe(Command.withDescription("Answer a member's MFA challenges (the answers are never printed)"))
+      }))
+).pipe(
+  Command.withDescription(
+    "Answer a member's MFA challenges: prompted for at a terminal (nothing echoed), or JSON on standard input with --stdin; never printed"
+  )
+)
 
 /**
  * `challenges`.

@@ -17,6 +17,7 @@ import { ConfigError, Predicate, Schema } from "effect"
  * - `BadResponse`: the worker answered something the client could not read.
  * - `Config`: an environment variable is missing or invalid.
  * - `Failed`: a command that runs a process (worker, sandbox, migrate) failed.
+ * - `Cancelled`: the user quit a prompt (Ctrl-C); nothing was sent (exit 130, as for SIGINT).
  *
  * @since 0.1.0
  * @category models
@@ -31,7 +32,8 @@ export const Reason = Schema.Literal(
   "Upstream",
   "BadResponse",
   "Config",
-  "Failed"
+  "Failed",
+  "Cancelled"
 )
 
 /**
@@ -52,12 +54,14 @@ export class CliError extends Schema.TaggedError<CliError>()("CliError", {
 }) {}
 
 /**
- * The process exit code of a failure: 2 for usage errors (as for invalid arguments), 1 otherwise.
+ * The process exit code of a failure: 2 for usage errors (as for invalid arguments), 130 for a
+ * cancelled prompt (as a shell reports Ctrl-C), 1 otherwise.
  *
  * @since 0.1.0
  * @category exit codes
  */
-export const exitCode = (error: CliError): number => (error.reason === "Usage" ? 2 : 1)
+export const exitCode = (error: CliError): number =>
+  error.reason === "Usage" ? 2 : error.reason === "Cancelled" ? 130 : 1
 
 /**
  * Collapses whitespace so that a message prints on one line.

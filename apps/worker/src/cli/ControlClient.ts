@@ -56,7 +56,9 @@ export const url: Options.Options<string> = Options.text("url").pipe(
  * @category options
  */
 export const token: Options.Options<Option.Option<Redacted.Redacted<string>>> = Options.redacted("token").pipe(
-  Options.withDescription("The control API's bearer token (env WORKER_API_TOKEN)"),
+  Options.withDescription(
+    "The control API's bearer token (env WORKER_API_TOKEN; prefer the variable: arguments show in the process list and the shell history)"
+  ),
   Options.withFallbackConfig(Config.redacted("WORKER_API_TOKEN")),
   Options.optional
 )

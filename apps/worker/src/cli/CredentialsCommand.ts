@@ -1,9 +1,10 @@
 /**
- * `mx-aggregation credentials update <member> --credential <guid>=<value> …`: new credentials for a
- * member (after DENIED, or when the user changed their password at the bank). The worker follows MX's
- * rules: it reads the member's own credential list first, refuses duplicates of another member,
- * updates the member in place (never delete and recreate) and does not aggregate again when MX
- * already started an aggregation. The values are secrets: they are never printed.
+ * `mx-aggregation credentials update <member> [--stdin]`: new credentials for a member (after DENIED,
+ * or when the user changed their password at the bank). The worker follows MX's rules: it reads the
+ * member's own credential list first, refuses duplicates of another member, updates the member in
+ * place (never delete and recreate) and does not aggregate again when MX already started an
+ * aggregation. The values are secrets: prompted for (nothing echoed) or read as JSON from standard
+ * input, never taken as arguments, never printed.
  *
  * @since 0.1.0
  */
@@ -17,15 +18,13 @@ import * as Output from "./Output.js"
 import * as Secrets from "./Secrets.js"
 
 /**
- * `--credential <credential guid>=<value>`, repeated: one per credential of the member.
+ * `--stdin`: the credentials as `{"credentials": [{"guid", "value"}, …]}` on standard input (the guids
+ * of the member's own credential list, `credentials list`).
  *
  * @since 0.1.0
  * @category options
  */
-export const credentials = Secrets.pairs(
-  "credential",
-  "A credential: <credential guid>=<value> (the guids of the member's own credential list); repeat for each"
-)
+export const stdin = Secrets.stdinOption("credentials")
 
 /**
  * `--purpose`: why the credentials change (identify/verify make MX skip its automatic aggregation).
@@ -66,27 +65,42 @@ export const updatedText = (memberGuid: string) => (updated: CredentialsUpdated)
   ].join(" ")
 
 /**
- * `credentials update <member> --credential <guid>=<value> … [--purpose p] [--aggregate-later]`.
+ * `credentials update <member> [--stdin] [--purpose p] [--aggregate-later]`: at a terminal, prompts
+ * for each of the member's credential fields (read from the worker first); with `--stdin`, reads them
+ * as JSON.
  *
  * @since 0.1.0
  * @category commands
  */
 export const update = Command.make(
   "update",
-  { ...ControlClient.connection, member, credentials, purpose, aggregateLater },
+  { ...ControlClient.connection, member, stdin, purpose, aggregateLater },
   (options) =>
     ControlClient.withClient(options, (client) =>
-      client.members.updateCredentials({
-        path: { memberGuid: options.member },
-        payload: {
-          credentials: [options.credentials[0]!, ...options.credentials.slice(1)],
-          ...Option.match(options.purpose, { onNone: () => ({}), onSome: (purpose) => ({ purpose }) }),
-          ...(options.aggregateLater ? { aggregateLater: true } : {})
-        }
-      }).pipe(
-        Effect.flatMap((updated) => Output.print(options, CredentialsUpdated, updated, updatedText(options.member)))
-      ))
-).pipe(Command.withDescription("Give a member new credentials (the values are never printed)"))
+      Effect.gen(function*() {
+        const credentials = yield* Secrets.read({
+          stdin: options.stdin,
+          key: "credentials",
+          prompt: client.members.credentialFields({ path: { memberGuid: options.member } }).pipe(
+            Effect.mapError(ControlClient.toCliError(options.url)),
+            Effect.flatMap(Secrets.promptCredentials)
+          )
+        })
+        const updated = yield* client.members.updateCredentials({
+          path: { memberGuid: options.member },
+          payload: {
+            credentials,
+            ...Option.match(options.purpose, { onNone: () => ({}), onSome: (purpose) => ({ purpose }) }),
+            ...(options.aggregateLater ? { aggregateLater: true } : {})
+          }
+        })
+        yield* Output.print(options, CredentialsUpdated, updated, updatedText(options.member))
+      }))
+).pipe(
+  Command.withDescription(
+    "Give a member new credentials: prompted for at a terminal (nothing echoed), or JSON on standard input with --stdin; never printed"
+  )
+)
 
 /**
  * A member's credential fields, for people.
