@@ -55,10 +55,16 @@ const isFleetSuite = (file: string): boolean => {
   return fleetSuites.some((suite) => suite.endsWith("/**") ? path.startsWith(suite.slice(0, -2)) : path === suite)
 }
 
+/** The test run in progress: its process group is killed with the stress run. */
+let current: ChildProcess | undefined
+
 const runOnce = (file: string): Promise<{ readonly ok: boolean; readonly output: string; readonly ms: number }> =>
   new Promise((done) => {
     const started = Date.now()
+    // A process group of its own: vitest's workers, the worker daemons and PostgreSQL servers the test
+    // starts go with it when the stress run is stopped.
     const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", file], {
+      detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       env: {
         ...process.env,
@@ -67,6 +73,7 @@ const runOnce = (file: string): Promise<{ readonly ok: boolean; readonly output:
         ...(isFleetSuite(file) ? { MX_TEST_SUITES: "fleet" } : {})
       }
     })
+    current = child
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -83,10 +90,14 @@ const main = async () => {
   }
   const hogs = Array.from({ length: options.hogs }, hog)
   const stop = () => hogs.forEach((h) => h.kill("SIGKILL"))
-  process.on("SIGINT", () => {
+  const interrupt = (signal: NodeJS.Signals) => () => {
     stop()
-    process.exit(130)
-  })
+    // The test run's whole group: SIGTERM lets the test's own teardowns stop what they started.
+    if (current?.pid !== undefined && current.exitCode === null) process.kill(-current.pid, "SIGTERM")
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  }
+  process.on("SIGINT", interrupt("SIGINT"))
+  process.on("SIGTERM", interrupt("SIGTERM"))
   const logs = mkdtempSync(join(tmpdir(), "stress-"))
   console.log(`${options.file}: ${options.times} runs beside ${options.hogs} busy process(es)`)
   const durations: Array<number> = []
