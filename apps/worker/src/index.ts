@@ -32,6 +32,12 @@ export * as Observability from "./Observability.js"
 /** Partner notifications: outbox delivery with HMAC signatures. @since 0.1.0 */
 export * as Notifications from "./Notifications.js"
 
+/** The MX webhook listener (HTTP Basic, hints only). @since 0.1.0 */
+export * as WebhookListener from "./WebhookListener.js"
+
+/** HTTPS for the listeners. @since 0.1.0 */
+export * as Tls from "./Tls.js"
+
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"
 
