@@ -95,7 +95,7 @@ export interface Result {
  */
 export const nameOf = (replicas: number): string => `${replicas} ${replicas === 1 ? "replica" : "replicas"}`
 
-const token = "bench-scale-token"
+const token = "bench-scale-token-0123456789abcdef"
 
 interface Answers {
   answered: number

@@ -86,15 +86,11 @@ describe("control API", () => {
         assert.strictEqual(refreshed.length, 1)
         for (const t of refreshed) if (t.runId !== null) yield* ended(t.runId as any)
 
-        // events, webhooks
+        // events
         const events = yield* client.events.list({ urlParams: { memberGuid } })
         assert.include(events.map((e) => e.type), "mfa_required")
         const later = yield* client.events.list({ urlParams: { memberGuid, afterId: events[0]!.id } })
         assert.isBelow(later.length, events.length)
-        const webhook = yield* client.webhooks.mx({
-          payload: { type: "CONNECTION_STATUS", member_guid: Member.MemberGuid.make("MBR-none") }
-        })
-        assert.strictEqual(webhook.result, "ignored")
       }))
 
     it.effect("401 without a token or with a wrong one, on every authenticated endpoint", () =>
@@ -130,8 +126,7 @@ describe("control API", () => {
             const path of [
               "/members/MBR-x/challenges/answers",
               "/members/MBR-x/credentials",
-              "/members",
-              "/webhooks/mx"
+              "/members"
             ]
           ) {
             const response = yield* http.execute(
@@ -159,7 +154,7 @@ describe("control API", () => {
         const expected = Object.values(ControlApi.ControlApi.groups).flatMap((group: any) =>
           Object.values(group.endpoints).map((e: any) => `${e.method} ${e.path.replace(/:(\w+)/g, "{$1}")}`)
         )
-        assert.isAbove(expected.length, 15)
+        assert.isAbove(expected.length, 14)
         for (const endpoint of expected) assert.include(operations, endpoint)
         const docs = yield* http.execute(HttpClientRequest.get(`${base}/docs`))
         assert.strictEqual(docs.status, 200)

@@ -18,7 +18,7 @@ import * as Harness from "./support/harness.js"
 
 /** MX seconds per real second. */
 const timeScale = 50
-const token = "failover-token"
+const token = "failover-token-0123456789abcdef0123"
 const schedulerRuns = "the scheduler runs on this replica"
 const schedulerStopped = "the scheduler stopped on this replica"
 

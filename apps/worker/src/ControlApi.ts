@@ -234,21 +234,6 @@ export class EventView extends Schema.Class<EventView>("EventView")({
 }) {}
 
 /**
- * An MX webhook as the worker reads it: CONNECTION_STATUS and member_data_updated carry
- * `member_guid`; any other field is ignored.
- *
- * @since 0.1.0
- * @category models
- */
-export const MxWebhook = Schema.Struct({
-  type: Schema.optional(Schema.String),
-  action: Schema.optional(Schema.String),
-  member_guid: Member.MemberGuid,
-  user_guid: Schema.optional(Schema.String),
-  connection_status: Schema.optional(Schema.NullOr(Schema.String))
-})
-
-/**
  * The database is not reachable.
  *
  * @since 0.1.0
@@ -277,20 +262,6 @@ export class HealthGroup extends HttpApiGroup.make("health")
     )
   )
 {}
-
-/**
- * MX webhooks in (configure MX, or the sandbox, to POST to `/webhooks/mx`). Not behind the bearer
- * token, since MX cannot send it; a webhook only makes the worker read MX sooner, so a forged one
- * can do no harm beyond an early read.
- *
- * @since 0.1.0
- * @category groups
- */
-export class WebhooksGroup extends HttpApiGroup.make("webhooks").add(
-  HttpApiEndpoint.post("mx", "/webhooks/mx")
-    .setPayload(MxWebhook)
-    .addSuccess(Schema.Struct({ result: Schema.Literal("woken", "started", "ignored") }), { status: 202 })
-) {}
 
 /**
  * The partner event log.
@@ -386,5 +357,4 @@ export class ControlApi extends HttpApi.make("mx-aggregation")
   .add(HealthGroup)
   .add(MembersGroup)
   .add(EventsGroup)
-  .add(WebhooksGroup)
 {}

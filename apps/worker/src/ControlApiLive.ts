@@ -20,7 +20,6 @@ import { MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Cause, Chunk, type Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { timingSafeEqual } from "node:crypto"
-import { createServer } from "node:http"
 import { Aggregations, type Started } from "./Aggregations.js"
 import {
   Authorization,
@@ -41,6 +40,7 @@ import {
 } from "./ControlApi.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as MxTime from "./MxTime.js"
+import * as Tls from "./Tls.js"
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
 
@@ -125,22 +125,6 @@ const HealthLive = HttpApiBuilder.group(ControlApi, "health", (handlers) =>
           Effect.as({ status: "ready" as const }),
           Effect.catchAll(() => Effect.fail(new NotReady({ message: "The database is not reachable" })))
         ))
-  }))
-
-const WebhooksLive = HttpApiBuilder.group(ControlApi, "webhooks", (handlers) =>
-  Effect.gen(function*() {
-    const aggregations = yield* Aggregations
-    const config = yield* EngineConfig
-    return handlers.handle("mx", ({ payload }) =>
-      aggregations.webhook({
-        // member_data_updated payloads carry `action`; CONNECTION_STATUS ones `type`.
-        type: payload.action === "member_data_updated" ? "member_data_updated" : payload.type ?? "unknown",
-        memberGuid: payload.member_guid
-      }).pipe(
-        Effect.map((result) => ({ result })),
-        Effect.orDie,
-        MxTime.within(config.mxClock)
-      ))
   }))
 
 const EventsLive = HttpApiBuilder.group(ControlApi, "events", (handlers) =>
@@ -311,7 +295,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
  */
 export const ApiLive = (token: Redacted.Redacted<string>) =>
   HttpApiBuilder.api(ControlApi).pipe(
-    Layer.provide([HealthLive, MembersLive, EventsLive, WebhooksLive]),
+    Layer.provide([HealthLive, MembersLive, EventsLive]),
     Layer.provide(AuthorizationLive(token))
   )
 
@@ -406,7 +390,8 @@ export const limitsMiddleware = (limits: Limits) =>
   }))
 
 /**
- * The control API served on `host:port` (port 0: a free port; read it back from `HttpServer`).
+ * The control API served on `host:port` (port 0: a free port; read it back from `HttpServer`), over
+ * HTTPS when given TLS credentials.
  *
  * @since 0.1.0
  * @category layers
@@ -416,6 +401,7 @@ export const serverLayer = (options: {
   readonly port: number
   readonly host: string
   readonly limits?: Limits | undefined
+  readonly tls?: Tls.Credentials | undefined
 }) =>
   HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(explainBadRequests),
@@ -424,5 +410,5 @@ export const serverLayer = (options: {
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(ApiLive(options.token)),
     HttpServer.withLogAddress,
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    Layer.provideMerge(NodeHttpServer.layer(Tls.makeServer(options.tls), { port: options.port, host: options.host }))
   )

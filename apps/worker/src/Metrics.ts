@@ -18,7 +18,7 @@ import { Cause, Clock, Effect, Exit, Layer, Metric, MetricBoundaries, Option, ty
 // Aggregation runs
 
 /**
- * Runs started, by `trigger` (`Scheduled`, `UserPresent`, `Manual`, `DataUpdated`, `CredentialsUpdated`).
+ * Runs started, by `trigger` (`Scheduled`, `UserPresent`, `Manual`, `Webhook`, `CredentialsUpdated`).
  *
  * @since 0.1.0
  * @category metrics

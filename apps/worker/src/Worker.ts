@@ -1,6 +1,6 @@
 /**
  * The worker as one Layer: the durable workflow engine on the store's SQL database, the aggregation
- * workflow, the scheduler singleton and the control API. It needs a `SqlClient` (the store's
+ * workflow, the scheduler singleton, the control API and, when configured, the MX webhook listener. It needs a `SqlClient` (the store's
  * database), an `MxClient` and an `EngineConfig`; `main.ts` provides them from the environment and
  * tests provide them around a sandbox.
  *
@@ -27,7 +27,9 @@ import * as ControlApiLive from "./ControlApiLive.js"
 import * as Notifications from "./Notifications.js"
 import * as RunWakeups from "./RunWakeups.js"
 import * as Scheduler from "./Scheduler.js"
+import type * as Tls from "./Tls.js"
 import * as Wakeups from "./Wakeups.js"
+import * as WebhookListener from "./WebhookListener.js"
 
 /**
  * The durable workflow engine: @effect/cluster's single runner with its state in SQL.
@@ -123,7 +125,11 @@ export interface Options {
     readonly port: number
     readonly host: string
     readonly limits?: ControlApiLive.Limits | undefined
+    /** Serve the control API over HTTPS. */
+    readonly tls?: Tls.Credentials | undefined
   }
+  /** Receive MX webhooks on a listener of their own, behind HTTP Basic credentials. */
+  readonly webhooks?: WebhookListener.Options | undefined
   readonly messagePollInterval?: Duration.DurationInput
   /** Run as one of several replicas (a cluster runner) instead of the single-process runner. */
   readonly runner?: RunnerOptions | undefined
@@ -162,5 +168,6 @@ export const layer = (options: Options) =>
   Layer.mergeAll(
     ControlApiLive.serverLayer(options.api),
     options.scheduler === false ? Layer.empty : Scheduler.layer(options.users),
-    options.notifications === undefined ? Layer.empty : Notifications.layerSingleton(options.notifications)
+    options.notifications === undefined ? Layer.empty : Notifications.layerSingleton(options.notifications),
+    options.webhooks === undefined ? Layer.empty : WebhookListener.layer(options.webhooks)
   ).pipe(Layer.provideMerge(layerEngine(options)))

@@ -35,6 +35,12 @@ export * as Notifications from "./Notifications.js"
 /** Standard Webhooks signatures of partner notifications: secrets, signing, verifying. @since 0.1.0 */
 export * as NotificationSignature from "./NotificationSignature.js"
 
+/** The MX webhook listener (HTTP Basic, hints only). @since 0.1.0 */
+export * as WebhookListener from "./WebhookListener.js"
+
+/** HTTPS for the listeners. @since 0.1.0 */
+export * as Tls from "./Tls.js"
+
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"
 

@@ -12,6 +12,7 @@ import * as Database from "./Database.js"
 import * as Outbox from "./Outbox.js"
 import * as PendingChallenges from "./PendingChallenges.js"
 import * as TrackedMembers from "./TrackedMembers.js"
+import * as WebhookHints from "./WebhookHints.js"
 
 /**
  * Every service the store provides.
@@ -25,6 +26,7 @@ export type Services =
   | PendingChallenges.PendingChallenges
   | AccountsAndTransactions.AccountsAndTransactions
   | Outbox.Outbox
+  | WebhookHints.WebhookHints
 
 /**
  * The services over the `SqlClient` in context (which a `Database` layer has migrated).
@@ -37,7 +39,8 @@ export const layer: Layer.Layer<Services, never, SqlClient> = Layer.mergeAll(
   AggregationRuns.layer,
   PendingChallenges.layer,
   AccountsAndTransactions.layer,
-  Outbox.layer
+  Outbox.layer,
+  WebhookHints.layer
 )
 
 /**

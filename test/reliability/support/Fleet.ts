@@ -23,6 +23,8 @@ export interface Replica {
   readonly port: number
   /** Its cluster runner port, when it runs as one of several runners. */
   readonly runnerPort: number | undefined
+  /** Its MX webhook listener's port (used when the fleet runs with `WORKER_WEBHOOKS=true`). */
+  readonly webhookPort: number
   /** The proxy through which it reaches MX. */
   readonly proxy: MxProxy.MxProxy
   readonly api: ControlApiClient
@@ -110,9 +112,10 @@ export const make = (
     for (let index = 0; index < options.replicas; index++) {
       const port = yield* WorkerProcess.freePort
       const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
+      const webhookPort = yield* WorkerProcess.freePort
       const proxy = yield* MxProxy.make(sandboxUrl, inFlight, `replica ${index}`)
       const api = yield* Harness.controlApi(port, options.token)
-      replicas.push({ index, port, runnerPort, proxy, api })
+      replicas.push({ index, port, runnerPort, webhookPort, proxy, api })
       const base = yield* Harness.workerEnv({
         timeScale: options.timeScale,
         users: options.users,
@@ -123,6 +126,7 @@ export const make = (
       envs.push({
         ...base,
         MX_BASE_URL: proxy.url,
+        WORKER_WEBHOOK_PORT: String(webhookPort),
         ...(options.storage._tag === "Pg" ? { DATABASE_URL: options.storage.url, SQLITE_FILE: undefined } : {}),
         ...(runnerPort !== undefined
           ? { WORKER_RUNNER_PORT: String(runnerPort), WORKER_RUNNER_HOST: "127.0.0.1" }
