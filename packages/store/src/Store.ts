@@ -9,6 +9,7 @@ import { Layer } from "effect"
 import * as AccountsAndTransactions from "./AccountsAndTransactions.js"
 import * as AggregationRuns from "./AggregationRuns.js"
 import * as Database from "./Database.js"
+import * as Erasure from "./Erasure.js"
 import * as Outbox from "./Outbox.js"
 import * as PendingChallenges from "./PendingChallenges.js"
 import * as TrackedMembers from "./TrackedMembers.js"
@@ -25,6 +26,7 @@ export type Services =
   | PendingChallenges.PendingChallenges
   | AccountsAndTransactions.AccountsAndTransactions
   | Outbox.Outbox
+  | Erasure.Erasure
 
 /**
  * The services over the `SqlClient` in context (which a `Database` layer has migrated).
@@ -37,7 +39,8 @@ export const layer: Layer.Layer<Services, never, SqlClient> = Layer.mergeAll(
   AggregationRuns.layer,
   PendingChallenges.layer,
   AccountsAndTransactions.layer,
-  Outbox.layer
+  Outbox.layer,
+  Erasure.layer
 )
 
 /**

@@ -29,6 +29,9 @@ export * as AccountsAndTransactions from "./AccountsAndTransactions.js"
 /** Partner events. @since 0.1.0 */
 export * as Outbox from "./Outbox.js"
 
+/** Erasing everything stored about a member, for data-retention requests. @since 0.1.0 */
+export * as Erasure from "./Erasure.js"
+
 /** All services in one layer. @since 0.1.0 */
 export * as Store from "./Store.js"
 
