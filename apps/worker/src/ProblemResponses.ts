@@ -1,14 +1,14 @@
 /**
  * Turns every failure of a control-API request into a problem response (`Problem`), whatever raised
  * it: a handler's typed error, the framework's decode error, a body that is not JSON, an unknown
- * route, a database failure a handler let through, or a defect. Headers the problem calls for go with
+ * route, or a defect (a 500 whose cause is logged, not shown). Headers the problem calls for go with
  * it: `WWW-Authenticate: Bearer` on 401, `Retry-After` on 429 and 503.
  *
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
-import { Cause, Effect, Option, Predicate, Schema } from "effect"
+import { Cause, Effect, Option, Schema } from "effect"
 import * as Problem from "./Problem.js"
 
 /**
@@ -39,8 +39,6 @@ export const toResponse = (problem: Problem.Problem): HttpServerResponse.HttpSer
     headers
   })
 }
-
-const isStoreError = (u: unknown): boolean => Predicate.isTagged(u, "StoreError")
 
 const bodyTooLarge = (error: HttpServerError.RequestError): boolean =>
   error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
@@ -73,15 +71,6 @@ export const problemOf = (
             }),
           log: false
         }
-    }
-  }
-  if (isStoreError(error)) {
-    return {
-      problem: new Problem.Unavailable({
-        detail: "The worker's database is unavailable; nothing was done",
-        retryAfter: Problem.unavailableRetryAfter
-      }),
-      log: true
     }
   }
   return {
