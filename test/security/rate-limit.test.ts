@@ -15,7 +15,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Store, TestDatabase } from "@mx-aggregation/store"
-import { Aggregations, ApiLimits, ControlApiLive, EngineConfig } from "@mx-aggregation/worker"
+import { Aggregations, ApiLimits, ControlApiLive, EngineConfig, MemberErasure } from "@mx-aggregation/worker"
 import { type Context, Effect, Layer, Redacted, TestClock } from "effect"
 import { assertProblem, send } from "./support.js"
 
@@ -37,6 +37,7 @@ const server = (trustProxy: boolean) =>
     Layer.provide(
       Layer.succeed(MxClient.MxClient, unreachable<Context.Tag.Service<typeof MxClient.MxClient>>("MxClient"))
     ),
+    Layer.provide(Layer.succeed(MemberErasure.MemberErasure, unreachable<MemberErasure.Service>("MemberErasure"))),
     Layer.provide(EngineConfig.layer()),
     Layer.provideMerge(Store.layer),
     Layer.provideMerge(TestDatabase.layer("sqlite")),

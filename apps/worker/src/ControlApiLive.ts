@@ -8,7 +8,7 @@ import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { MxClient } from "@mx-aggregation/mx-api"
-import { AggregationRuns, Erasure, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
+import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
 import { Chunk, Effect, Layer, Option, type Redacted, Stream } from "effect"
 import { createServer } from "node:http"
@@ -32,6 +32,7 @@ import {
   Untracked
 } from "./ControlApi.js"
 import { EngineConfig } from "./EngineConfig.js"
+import { MemberErasure } from "./MemberErasure.js"
 import * as MxTime from "./MxTime.js"
 import { Conflict, Invalid, NotFound, NotReady, Unavailable, unavailableRetryAfter, Upstream } from "./Problem.js"
 import * as ProblemResponses from "./ProblemResponses.js"
@@ -81,6 +82,8 @@ const pendingView = (p: PendingChallenges.PendingChallenge) =>
 const triggered = (memberGuid: string, started: Started) =>
   new Triggered({ memberGuid, started: started._tag === "Started", runId: started.runId })
 
+const unavailable = "The worker's database is unavailable; nothing was done"
+
 /**
  * A store failure as the client sees it: the database is unavailable, try again later. The cause is
  * logged (the server's business), not shown.
@@ -92,12 +95,7 @@ const storeUnavailable = <A, E, R>(effect: Effect.Effect<A, E | StoreError.Store
     (error) =>
       Effect.zipRight(
         Effect.logError("control API: the store failed", error),
-        Effect.fail(
-          new Unavailable({
-            detail: "The worker's database is unavailable; nothing was done",
-            retryAfter: unavailableRetryAfter
-          })
-        )
+        Effect.fail(new Unavailable({ detail: unavailable, retryAfter: unavailableRetryAfter }))
       )
   )
 
@@ -166,7 +164,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
     const tracked = yield* TrackedMembers.TrackedMembers
     const runs = yield* AggregationRuns.AggregationRuns
     const pending = yield* PendingChallenges.PendingChallenges
-    const erasure = yield* Erasure.Erasure
+    const erasure = yield* MemberErasure
     const aggregations = yield* Aggregations
     const mxClient = yield* MxClient.MxClient
     const config = yield* EngineConfig
@@ -261,13 +259,20 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
         }).pipe(Effect.map(memberView), storeUnavailable, mx))
       .handle("untrack", ({ path, urlParams }) =>
         urlParams.purge === "true"
-          ? erasure.eraseMember(path.memberGuid).pipe(
+          ? erasure.erase(path.memberGuid).pipe(
             Effect.filterOrFail(
               (erased) => erased.total > 0,
               () => new NotFound({ detail: `Nothing is stored for member ${path.memberGuid}` })
             ),
-            Effect.map((erased) => new Purged({ purged: true, removed: { ...erased } })),
-            Effect.catchTag("MemberBusy", (e) => Effect.fail(new Conflict({ detail: e.message }))),
+            Effect.map(({ runIds: _, ...removed }) => new Purged({ purged: true, removed })),
+            Effect.catchTags({
+              MemberBusy: (e) => Effect.fail(new Conflict({ detail: e.message })),
+              PersistenceError: (e) =>
+                Effect.zipRight(
+                  Effect.logError("control API: the workflow journal could not be erased", e),
+                  Effect.fail(new Unavailable({ detail: unavailable, retryAfter: unavailableRetryAfter }))
+                )
+            }),
             storeUnavailable
           )
           : tracked.untrack(path.memberGuid).pipe(

@@ -29,6 +29,9 @@ export * as Authentication from "./Authentication.js"
 /** The control API's request log (no query strings). @since 0.1.0 */
 export * as RequestLog from "./RequestLog.js"
 
+/** Erasing a member: its rows and its runs' workflow journal. @since 0.1.0 */
+export * as MemberErasure from "./MemberErasure.js"
+
 /** The control API's handlers and server. @since 0.1.0 */
 export * as ControlApiLive from "./ControlApiLive.js"
 

@@ -37,7 +37,8 @@ export class MemberBusy extends Schema.TaggedError<MemberBusy>()("MemberBusy", {
 }
 
 /**
- * How many rows of each table an erasure removed.
+ * How many rows of each table an erasure removed, and the ids of the runs it removed (the worker
+ * erases their workflow journal too).
  *
  * @since 0.1.0
  * @category models
@@ -50,7 +51,8 @@ export class Erased extends Schema.Class<Erased>("Erased")({
   accounts: Schema.Number,
   transactions: Schema.Number,
   pullWatermarks: Schema.Number,
-  outboxEvents: Schema.Number
+  outboxEvents: Schema.Number,
+  runIds: Schema.Array(Schema.String)
 }) {
   /** Whether anything at all was stored for the member. */
   get total(): number {
@@ -134,7 +136,8 @@ export const make: Effect.Effect<ErasureService, never, SqlClient> = Effect.gen(
         accounts: accounts.length,
         transactions: transactions.length,
         pullWatermarks: pullWatermarks.length,
-        outboxEvents: outboxEvents.length
+        outboxEvents: outboxEvents.length,
+        runIds: runs.map((row) => String(row["run_id"])).sort()
       })
     }).pipe(sql.withTransaction, operation("Erasure.eraseMember"))
 

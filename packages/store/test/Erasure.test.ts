@@ -100,7 +100,8 @@ describe.each(TestDatabase.kinds)("Erasure on %s", (kind) => {
           accounts: 1,
           transactions: 3,
           pullWatermarks: 1,
-          outboxEvents: 2
+          outboxEvents: 2,
+          runIds: ["RUN-e-1", "RUN-e-2"]
         })
         const after = yield* dumpDatabase
         assert.deepStrictEqual(mentioning(after, needles), {}, "nothing of the member remains")
