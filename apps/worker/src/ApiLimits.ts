@@ -17,7 +17,7 @@ import { RateLimiter } from "@effect/experimental"
 import { HttpApiBuilder, type HttpApp, HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { isIP } from "node:net"
-import { tokenMatches } from "./Authentication.js"
+import { isBearer, tokenMatches } from "./Authentication.js"
 import { ControlApi } from "./ControlApi.js"
 import * as Problem from "./Problem.js"
 
@@ -66,8 +66,6 @@ export const clientAddress = (request: HttpServerRequest.HttpServerRequest, trus
   return Option.getOrElse(request.remoteAddress, () => "unknown")
 }
 
-const bearerPrefix = /^bearer /i
-
 /**
  * The rate limiter's key of a request: its client address, and whether it carries the API's token
  * (never the token itself, which a guesser could vary to get a fresh budget per guess).
@@ -80,7 +78,7 @@ export const clientKey = (
   options: { readonly token: Redacted.Redacted<string>; readonly trustProxy: boolean }
 ): string => {
   const authorization = request.headers["authorization"] ?? ""
-  const authenticated = bearerPrefix.test(authorization) &&
+  const authenticated = isBearer(authorization) &&
     tokenMatches(options.token, Redacted.make(authorization.slice("bearer ".length)))
   return `${authenticated ? "token" : "anonymous"}@${clientAddress(request, options.trustProxy)}`
 }

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { Authorization } from "./ControlApi.js"
@@ -24,7 +25,17 @@ export const tokenMatches = (expected: Redacted.Redacted<string>, given: Redacte
 }
 
 /**
- * Bearer-token authentication against the configured token.
+ * Whether an `Authorization` header uses the Bearer scheme (RFC 6750; the scheme is case-insensitive).
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const isBearer = (authorization: string | undefined): boolean => /^bearer /i.test(authorization ?? "")
+
+/**
+ * Bearer-token authentication against the configured token. The framework hands over the header
+ * without its first seven characters whatever they are, so the scheme is checked here: `Tokens <token>`
+ * is not `Bearer <token>`.
  *
  * @since 0.1.0
  * @category layers
@@ -34,8 +45,9 @@ export const AuthorizationLive = (token: Redacted.Redacted<string>) =>
     Authorization,
     Authorization.of({
       bearer: (given) =>
-        tokenMatches(token, given)
-          ? Effect.void
-          : Effect.fail(new Unauthorized({ detail: "Send the worker's token as Authorization: Bearer <token>" }))
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          isBearer(request.headers["authorization"]) && tokenMatches(token, given)
+            ? Effect.void
+            : Effect.fail(new Unauthorized({ detail: "Send the worker's token as Authorization: Bearer <token>" })))
     })
   )
