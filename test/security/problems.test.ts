@@ -58,6 +58,13 @@ describe("problems", () => {
           413,
           "too big"
         )
+        // The OpenAPI document says so too.
+        const document = JSON.parse((yield* get("/openapi.json", null)).text)
+        const responses = document.paths["/members/{memberGuid}"].get.responses
+        assert.deepStrictEqual(Object.keys(responses["404"].content), ["application/problem+json"])
+        for (const status of ["400", "401", "404", "429", "503"]) {
+          assert.deepStrictEqual(Object.keys(responses[status].content), ["application/problem+json"], status)
+        }
       }))
 
     it.effect("values sent in wrong shapes never come back, in a response or in the logs", () =>

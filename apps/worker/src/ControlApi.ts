@@ -2,7 +2,7 @@
  * The worker's control API, as a typed `HttpApi` definition shared by the server and by clients
  * (`HttpApiClient.make(ControlApi)`): members and their next action, pending MFA challenges, MFA
  * answers, aggregation triggers, the user-present signal, and health. Everything but health needs
- * `Authorization: Bearer <WORKER_API_TOKEN>`.
+ * `Authorization: Bearer <WORKER_API_TOKEN>`. Every error is an RFC 9457 problem (`Problem`).
  *
  * @since 0.1.0
  */
@@ -12,40 +12,12 @@ import {
   HttpApiGroup,
   HttpApiMiddleware,
   HttpApiSchema,
-  HttpApiSecurity
+  HttpApiSecurity,
+  OpenApi
 } from "@effect/platform"
 import { ConnectionStatus, CredentialUpdate, Member } from "@mx-aggregation/domain"
 import { Schema } from "effect"
-import {
-  BadRequest,
-  Conflict,
-  InternalError,
-  Invalid,
-  NotFound,
-  NotReady,
-  PayloadTooLarge,
-  Timeout,
-  TooManyRequests,
-  Unauthorized,
-  Unavailable,
-  Upstream
-} from "./Problem.js"
-
-/** The API's problems, re-exported for clients that import the definition only. @since 0.1.0 */
-export {
-  BadRequest,
-  Conflict,
-  InternalError,
-  Invalid,
-  NotFound,
-  NotReady,
-  PayloadTooLarge,
-  Timeout,
-  TooManyRequests,
-  Unauthorized,
-  Unavailable,
-  Upstream
-} from "./Problem.js"
+import * as Problem from "./Problem.js"
 
 /**
  * Bearer-token authentication.
@@ -54,7 +26,7 @@ export {
  * @category security
  */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Authorization", {
-  failure: Unauthorized,
+  failure: Problem.Unauthorized,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
 
@@ -328,7 +300,7 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
   .add(
     HttpApiEndpoint.get("ready", "/ready").addSuccess(Schema.Struct({ status: Schema.Literal("ready") })).addError(
-      NotReady
+      Problem.NotReady
     )
   )
 {}
@@ -345,7 +317,7 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks").add(
   HttpApiEndpoint.post("mx", "/webhooks/mx")
     .setPayload(MxWebhook)
     .addSuccess(Schema.Struct({ result: Schema.Literal("woken", "started", "ignored") }), { status: 202 })
-    .addError(Unavailable)
+    .addError(Problem.Unavailable)
 ) {}
 
 /**
@@ -363,7 +335,7 @@ export class EventsGroup extends HttpApiGroup.make("events").add(
       limit: Schema.optional(PageSize)
     }))
     .addSuccess(EventsPage)
-).addError(Unavailable).middleware(Authorization) {}
+).addError(Problem.Unavailable).middleware(Authorization) {}
 
 /**
  * Members, challenges and triggers.
@@ -382,47 +354,47 @@ export class MembersGroup extends HttpApiGroup.make("members")
       }))
       .addSuccess(MembersPage)
   )
-  .add(HttpApiEndpoint.get("get")`/members/${memberGuidParam}`.addSuccess(MemberDetail).addError(NotFound))
+  .add(HttpApiEndpoint.get("get")`/members/${memberGuidParam}`.addSuccess(MemberDetail).addError(Problem.NotFound))
   .add(
     HttpApiEndpoint.get("challenges")`/members/${memberGuidParam}/challenges`
       .addSuccess(PendingChallengeView)
-      .addError(NotFound)
+      .addError(Problem.NotFound)
   )
   .add(
     HttpApiEndpoint.post("answer")`/members/${memberGuidParam}/challenges/answers`
       .setPayload(AnswersBody)
       .addSuccess(Schema.Struct({ resumed: Schema.Literal(true) }), { status: 202 })
-      .addError(Conflict)
-      .addError(Invalid)
-      .addError(Upstream)
+      .addError(Problem.Conflict)
+      .addError(Problem.Invalid)
+      .addError(Problem.Upstream)
   )
   .add(
     HttpApiEndpoint.post("aggregate")`/members/${memberGuidParam}/aggregate`
       .addSuccess(Triggered, { status: 202 })
-      .addError(NotFound)
+      .addError(Problem.NotFound)
   )
   .add(
     HttpApiEndpoint.post("updateCredentials")`/members/${memberGuidParam}/credentials`
       .setPayload(CredentialsBody)
       .addSuccess(CredentialsUpdated, { status: 202 })
-      .addError(NotFound)
-      .addError(Invalid)
-      .addError(Conflict)
-      .addError(Upstream)
+      .addError(Problem.NotFound)
+      .addError(Problem.Invalid)
+      .addError(Problem.Conflict)
+      .addError(Problem.Upstream)
   )
   .add(
     HttpApiEndpoint.get("credentialFields")`/members/${memberGuidParam}/credentials`
       .addSuccess(Schema.Array(Member.Credential))
-      .addError(NotFound)
-      .addError(Upstream)
+      .addError(Problem.NotFound)
+      .addError(Problem.Upstream)
   )
   .add(HttpApiEndpoint.post("track", "/members").setPayload(TrackBody).addSuccess(MemberView, { status: 201 }))
   .add(
     HttpApiEndpoint.del("untrack")`/members/${memberGuidParam}`
       .setUrlParams(Schema.Struct({ purge: Schema.optional(Schema.Literal("true", "false")) }))
       .addSuccess(Schema.Union(Untracked, Purged))
-      .addError(NotFound)
-      .addError(Conflict)
+      .addError(Problem.NotFound)
+      .addError(Problem.Conflict)
   )
   .add(
     HttpApiEndpoint.get("pendingChallenges", "/challenges")
@@ -439,7 +411,7 @@ export class MembersGroup extends HttpApiGroup.make("members")
       status: 202
     })
   )
-  .addError(Unavailable)
+  .addError(Problem.Unavailable)
   .middleware(Authorization)
 {}
 
@@ -454,10 +426,11 @@ export class ControlApi extends HttpApi.make("mx-aggregation")
   .add(MembersGroup)
   .add(EventsGroup)
   .add(WebhooksGroup)
-  .addError(BadRequest)
-  .addError(NotFound)
-  .addError(PayloadTooLarge)
-  .addError(TooManyRequests)
-  .addError(InternalError)
-  .addError(Timeout)
+  .addError(Problem.BadRequest)
+  .addError(Problem.NotFound)
+  .addError(Problem.PayloadTooLarge)
+  .addError(Problem.TooManyRequests)
+  .addError(Problem.InternalError)
+  .addError(Problem.Timeout)
+  .annotate(OpenApi.Transform, Problem.documentProblems)
 {}

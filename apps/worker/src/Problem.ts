@@ -305,6 +305,27 @@ export type Problem = typeof Problem.Type
  */
 export const isProblem: (u: unknown) => u is Problem = Schema.is(Problem)
 
+/**
+ * Marks every error response of an OpenAPI document as `application/problem+json` (an `OpenApi.Transform`).
+ * The generator reads the media type from a response's Schema, which works for a status with one
+ * problem; for a status with several (400, 503) it sees their union and falls back to JSON.
+ *
+ * @since 0.1.0
+ * @category documentation
+ */
+export const documentProblems = (spec: Record<string, any>): Record<string, any> => {
+  for (const operations of Object.values<Record<string, any>>(spec["paths"] ?? {})) {
+    for (const operation of Object.values<Record<string, any>>(operations)) {
+      for (const [status, response] of Object.entries<Record<string, any>>(operation?.["responses"] ?? {})) {
+        const content = response["content"]
+        if (Number(status) < 400 || content?.["application/json"] === undefined) continue
+        response["content"] = { [contentType]: content["application/json"] }
+      }
+    }
+  }
+  return spec
+}
+
 /** Issues listed in a problem; a request with more gets the first ones. */
 const maxIssues = 20
 
