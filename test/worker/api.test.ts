@@ -25,13 +25,14 @@ describe("control API", () => {
         // track, list, get
         const { memberGuid, userGuid } = yield* newMember("challenge")
         const other = yield* newMember("password")
-        yield* client.members.untrack({ path: { memberGuid: other.memberGuid } })
+        yield* client.members.untrack({ path: { memberGuid: other.memberGuid }, urlParams: {} })
         const tracked = yield* client.members.track({
           payload: { userGuid: other.userGuid, memberGuid: other.memberGuid }
         })
         assert.isTrue(tracked.tracked)
         const listed = yield* client.members.list({ urlParams: { userGuid } })
-        assert.deepStrictEqual(listed.map((m) => m.memberGuid), [memberGuid])
+        assert.deepStrictEqual(listed.members.map((m) => m.memberGuid), [memberGuid])
+        assert.isNull(listed.next)
 
         // trigger, challenges, answer
         const triggered = yield* client.members.aggregate({ path: { memberGuid } })
@@ -39,8 +40,8 @@ describe("control API", () => {
         const pending = yield* pendingChallenge(memberGuid)
         const view = yield* client.members.challenges({ path: { memberGuid } })
         assert.strictEqual(view.runId, pending.runId)
-        const all = yield* client.members.pendingChallenges()
-        assert.include(all.map((p) => p.memberGuid), memberGuid)
+        const all = yield* client.members.pendingChallenges({ urlParams: {} })
+        assert.include(all.challenges.map((p) => p.memberGuid), memberGuid)
         yield* client.members.answer({
           path: { memberGuid },
           payload: {
@@ -52,7 +53,7 @@ describe("control API", () => {
         assert.strictEqual(detail.member.connectionStatus, "CONNECTED")
         assert.strictEqual(detail.runs[0]!.outcome, "connected")
         const byClass = yield* client.members.list({ urlParams: { statusClass: "Connected" } })
-        assert.include(byClass.map((m) => m.memberGuid), memberGuid)
+        assert.include(byClass.members.map((m) => m.memberGuid), memberGuid)
 
         // credentials fields, credential update (of a member MX asks new credentials for)
         const denied = yield* newMember("UNAUTHORIZED")
@@ -88,9 +89,10 @@ describe("control API", () => {
 
         // events
         const events = yield* client.events.list({ urlParams: { memberGuid } })
-        assert.include(events.map((e) => e.type), "mfa_required")
-        const later = yield* client.events.list({ urlParams: { memberGuid, afterId: events[0]!.id } })
-        assert.isBelow(later.length, events.length)
+        assert.include(events.events.map((e) => e.type), "mfa_required")
+        assert.strictEqual(events.next, events.events.at(-1)!.id)
+        const later = yield* client.events.list({ urlParams: { memberGuid, afterId: events.events[0]!.id } })
+        assert.deepStrictEqual(later.events.map((e) => e.id), events.events.slice(1).map((e) => e.id))
       }))
 
     it.effect("401 without a token or with a wrong one, on every authenticated endpoint", () =>

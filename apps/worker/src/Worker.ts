@@ -24,6 +24,7 @@ import { Cause, Data, Duration, Layer, Option, type Redacted, Schedule } from "e
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
+import * as MemberErasure from "./MemberErasure.js"
 import * as Notifications from "./Notifications.js"
 import * as RunWakeups from "./RunWakeups.js"
 import * as Scheduler from "./Scheduler.js"
@@ -145,13 +146,14 @@ export interface Options {
 }
 
 /**
- * The engine without the HTTP API: store services, workflow engine, the workflow and `Aggregations`.
+ * The engine without the HTTP API: store services, workflow engine, the workflow, `Aggregations` and
+ * `MemberErasure`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner" | "store"> = {}) =>
-  Aggregations.layer.pipe(
+  Layer.merge(Aggregations.layer, MemberErasure.layer).pipe(
     Layer.provideMerge(Layer.merge(AggregationWorkflowLive, RunWakeups.layer)),
     Layer.provideMerge(workflowEngine(options)),
     Layer.provideMerge(Wakeups.layer),

@@ -37,11 +37,15 @@ export interface WorkerConfig {
   >
   /** `WORKER_API_TOKEN` (at least 32 characters with MX); generated (and printed) when unset in the demo. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
-  /** `WORKER_API_MAX_BODY_BYTES`, `WORKER_API_TIMEOUT`, `WORKER_API_RATE_LIMIT` (requests per minute per client). */
+  /**
+   * `WORKER_API_MAX_BODY_BYTES`, `WORKER_API_TIMEOUT`, `WORKER_API_RATE_LIMIT` (requests per minute per
+   * client), `WORKER_TRUST_PROXY` (the client is the first address of `X-Forwarded-For`).
+   */
   readonly apiLimits: {
     readonly maxBodyBytes: number
     readonly requestTimeout: Duration.Duration
     readonly requestsPerMinute: number
+    readonly trustProxy: boolean
   }
   readonly cadence: Duration.Duration
   readonly freshness: Duration.Duration
@@ -251,7 +255,8 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   apiLimits: Config.all({
     maxBodyBytes: positive("WORKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
     requestTimeout: duration("WORKER_API_TIMEOUT", "30 seconds"),
-    requestsPerMinute: positive("WORKER_API_RATE_LIMIT").pipe(Config.withDefault(600))
+    requestsPerMinute: positive("WORKER_API_RATE_LIMIT").pipe(Config.withDefault(600)),
+    trustProxy: Config.boolean("WORKER_TRUST_PROXY").pipe(Config.withDefault(false))
   }),
   cadence: duration("WORKER_REFRESH_CADENCE", "6 hours"),
   freshness: duration("WORKER_FRESHNESS", "24 hours"),

@@ -14,6 +14,24 @@ export * as Aggregations from "./Aggregations.js"
 /** The control API definition (for `HttpApiClient`). @since 0.1.0 */
 export * as ControlApi from "./ControlApi.js"
 
+/** The control API's errors as RFC 9457 problems. @since 0.1.0 */
+export * as Problem from "./Problem.js"
+
+/** Every failed control-API request answered as a problem. @since 0.1.0 */
+export * as ProblemResponses from "./ProblemResponses.js"
+
+/** The control API's rate limit, body size and timeout. @since 0.1.0 */
+export * as ApiLimits from "./ApiLimits.js"
+
+/** The control API's bearer-token check. @since 0.1.0 */
+export * as Authentication from "./Authentication.js"
+
+/** The control API's request log (no query strings). @since 0.1.0 */
+export * as RequestLog from "./RequestLog.js"
+
+/** Erasing a member: its rows and its runs' workflow journal. @since 0.1.0 */
+export * as MemberErasure from "./MemberErasure.js"
+
 /** The control API's handlers and server. @since 0.1.0 */
 export * as ControlApiLive from "./ControlApiLive.js"
 

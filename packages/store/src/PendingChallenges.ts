@@ -86,9 +86,10 @@ export interface PendingChallengesService {
   }) => Effect.Effect<PendingChallenge, StoreError>
   /** The member's open challenges, if any. */
   readonly current: (memberGuid: Member.MemberGuid) => Effect.Effect<Option.Option<PendingChallenge>, StoreError>
-  /** Every open challenge, oldest first. */
+  /** Every open challenge, oldest first (`afterId`: only those after that row, the previous page's last). */
   readonly listPending: (options?: {
     readonly limit?: number | undefined
+    readonly afterId?: number | undefined
   }) => Effect.Effect<ReadonlyArray<PendingChallenge>, StoreError>
   /** The member's challenge rounds, newest first (open or settled). */
   readonly listByMember: (
@@ -181,7 +182,8 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
     )
 
   const listPending: PendingChallengesService["listPending"] = (options) =>
-    sql`SELECT * FROM pending_challenges WHERE resolved_at IS NULL ORDER BY id LIMIT ${options?.limit ?? 10_000}`.pipe(
+    sql`SELECT * FROM pending_challenges WHERE resolved_at IS NULL AND id > ${options?.afterId ?? 0}
+      ORDER BY id LIMIT ${options?.limit ?? 10_000}`.pipe(
       Effect.flatMap(decodeRows),
       operation("PendingChallenges.listPending")
     )

@@ -9,6 +9,7 @@ import { Layer } from "effect"
 import * as AccountsAndTransactions from "./AccountsAndTransactions.js"
 import * as AggregationRuns from "./AggregationRuns.js"
 import * as Database from "./Database.js"
+import * as Erasure from "./Erasure.js"
 import * as Outbox from "./Outbox.js"
 import * as PendingChallenges from "./PendingChallenges.js"
 import * as TrackedMembers from "./TrackedMembers.js"
@@ -27,6 +28,7 @@ export type Services =
   | AccountsAndTransactions.AccountsAndTransactions
   | Outbox.Outbox
   | WebhookHints.WebhookHints
+  | Erasure.Erasure
 
 /**
  * The services over the `SqlClient` in context (which a `Database` layer has migrated).
@@ -40,7 +42,8 @@ export const layer: Layer.Layer<Services, never, SqlClient> = Layer.mergeAll(
   PendingChallenges.layer,
   AccountsAndTransactions.layer,
   Outbox.layer,
-  WebhookHints.layer
+  WebhookHints.layer,
+  Erasure.layer
 )
 
 /**

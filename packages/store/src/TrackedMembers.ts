@@ -140,6 +140,11 @@ export interface ListOptions {
   readonly tracked?: boolean | "all" | undefined
   readonly limit?: number | undefined
   readonly offset?: number | undefined
+  /**
+   * Only members whose guid sorts after this one: the next page after a page that ended with it
+   * (a stable cursor, where an offset would shift as members are tracked meanwhile).
+   */
+  readonly afterGuid?: Member.MemberGuid | undefined
 }
 
 /**
@@ -312,7 +317,8 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       ...(tracked === "all" ? [] : [sql`tracked = ${tracked ? 1 : 0}`]),
       ...(options.userGuid === undefined ? [] : [sql`user_guid = ${options.userGuid}`]),
       ...(options.statusClass === undefined ? [] : [sql`status_class = ${options.statusClass}`]),
-      ...(options.needsUser === undefined ? [] : [sql`needs_user = ${options.needsUser ? 1 : 0}`])
+      ...(options.needsUser === undefined ? [] : [sql`needs_user = ${options.needsUser ? 1 : 0}`]),
+      ...(options.afterGuid === undefined ? [] : [sql`member_guid > ${options.afterGuid}`])
     ]
     return sql`SELECT * FROM tracked_members WHERE ${sql.and(filters)} ORDER BY member_guid
       LIMIT ${options.limit ?? 1_000_000} OFFSET ${options.offset ?? 0}`.pipe(
