@@ -178,7 +178,6 @@ describe("a database outage", () => {
             ),
           () => post(`/users/${userGuid}/present`, "", bearer),
           () => post(`/users/${userGuid}/aggregate`, "", bearer),
-          () => post("/webhooks/mx", JSON.stringify({ type: "CONNECTION_STATUS", member_guid: memberGuid }), undefined),
           () =>
             send((base) =>
               HttpClientRequest.del(`${base}/members/${memberGuid}`).pipe(HttpClientRequest.bearerToken(bearer))

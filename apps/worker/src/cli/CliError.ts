@@ -16,7 +16,7 @@ import { ConfigError, Predicate, Schema } from "effect"
  * - `NotFound`, `Conflict`, `Invalid`, `Upstream`: the control API's answers (404, 409, 400, 502).
  * - `Unavailable`: the worker cannot serve now (its database is down, too many requests, too slow):
  *   try again later.
- * - `Cancelled`: the user did not confirm a destructive command.
+ * - `NotConfirmed`: the user did not confirm a destructive command (exit 1).
  * - `BadResponse`: the worker answered something the client could not read.
  * - `Config`: an environment variable is missing or invalid.
  * - `Failed`: a command that runs a process (worker, sandbox, migrate) failed.
@@ -34,7 +34,7 @@ export const Reason = Schema.Literal(
   "Invalid",
   "Upstream",
   "Unavailable",
-  "Cancelled",
+  "NotConfirmed",
   "BadResponse",
   "Config",
   "Failed",

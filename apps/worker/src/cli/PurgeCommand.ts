@@ -61,7 +61,10 @@ export const confirm = (memberGuid: string) =>
     ).pipe(Effect.orElse(() => Effect.void))
     const answer = yield* terminal.readLine.pipe(Effect.orElseSucceed(() => ""))
     if (answer.trim() !== memberGuid) {
-      return yield* new CliError({ reason: "Cancelled", message: `purge: not confirmed; ${memberGuid} is untouched` })
+      return yield* new CliError({
+        reason: "NotConfirmed",
+        message: `purge: not confirmed; ${memberGuid} is untouched`
+      })
     }
   })
 
