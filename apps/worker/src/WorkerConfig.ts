@@ -5,8 +5,9 @@
  * @since 0.1.0
  */
 import type { Member } from "@mx-aggregation/domain"
-import { Config, Duration, Option, type Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 import * as Notifications from "./Notifications.js"
+import * as RunnerTransport from "./RunnerTransport.js"
 
 /**
  * @since 0.1.0
@@ -21,10 +22,16 @@ export interface WorkerConfig {
   readonly host: string
   /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `host`). */
   readonly metricsPort: Option.Option<number>
-  /** `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`): run as one of several replicas. */
-  readonly runner: Option.Option<
-    { readonly host: string; readonly port: number; readonly listenHost: string | undefined }
-  >
+  /**
+   * `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`, and the required
+   * `WORKER_RUNNER_SECRET`): run as one of several replicas.
+   */
+  readonly runner: Option.Option<{
+    readonly host: string
+    readonly port: number
+    readonly listenHost: string | undefined
+    readonly secret: Redacted.Redacted<string>
+  }>
   /** `WORKER_API_TOKEN`; generated (and printed) when unset in embedded mode. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
   /** `WORKER_API_MAX_BODY_BYTES`, `WORKER_API_TIMEOUT`, `WORKER_API_RATE_LIMIT` (requests per minute per client). */
@@ -61,6 +68,15 @@ const duration = (name: string, fallback: Duration.DurationInput) =>
     Config.withDefault(Duration.decode(fallback))
   )
 
+/** `WORKER_RUNNER_SECRET`: long enough that it cannot be guessed; the refusal never prints it. */
+const runnerSecret = Config.redacted("WORKER_RUNNER_SECRET").pipe(
+  Config.validate({
+    message:
+      `WORKER_RUNNER_SECRET must be at least ${RunnerTransport.minimumSecretLength} characters (e.g. \`openssl rand -hex 32\`)`,
+    validation: (secret) => Redacted.value(secret).length >= RunnerTransport.minimumSecretLength
+  })
+)
+
 /**
  * The worker's configuration.
  *
@@ -81,11 +97,21 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   runner: Config.all({
     port: Config.option(Config.port("WORKER_RUNNER_PORT")),
     host: Config.string("WORKER_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
-    listenHost: Config.option(Config.string("WORKER_RUNNER_LISTEN_HOST"))
+    listenHost: Config.option(Config.string("WORKER_RUNNER_LISTEN_HOST")),
+    secret: Config.option(runnerSecret)
   }).pipe(
-    Config.map(({ host, listenHost, port }) =>
-      Option.map(port, (port) => ({ host, port, listenHost: Option.getOrUndefined(listenHost) }))
-    )
+    Config.mapOrFail(({ host, listenHost, port, secret }) => {
+      if (Option.isNone(port)) return Either.right(Option.none())
+      if (Option.isNone(secret)) {
+        return Either.left(ConfigError.MissingData(
+          ["WORKER_RUNNER_SECRET"],
+          `WORKER_RUNNER_SECRET must be set when WORKER_RUNNER_PORT is: the secret every replica shares (at least ${RunnerTransport.minimumSecretLength} characters)`
+        ))
+      }
+      return Either.right(
+        Option.some({ host, port: port.value, listenHost: Option.getOrUndefined(listenHost), secret: secret.value })
+      )
+    })
   ),
   apiToken: Config.option(Config.redacted(Config.nonEmptyString("WORKER_API_TOKEN"))),
   apiLimits: Config.all({

@@ -38,6 +38,9 @@ export * as Wakeups from "./Wakeups.js"
 /** Wake-ups across replicas, routed by the cluster to the runner of the run. @since 0.1.0 */
 export * as RunWakeups from "./RunWakeups.js"
 
+/** Sockets between replicas, authenticated by a shared secret. @since 0.1.0 */
+export * as RunnerTransport from "./RunnerTransport.js"
+
 /** Ending a run, once. @since 0.1.0 */
 export * as RunEnd from "./RunEnd.js"
 
