@@ -6,6 +6,7 @@
  */
 import type { Member } from "@mx-aggregation/domain"
 import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
+import * as MetricsAccess from "./MetricsAccess.js"
 import * as Notifications from "./Notifications.js"
 import * as RunnerTransport from "./RunnerTransport.js"
 
@@ -20,8 +21,15 @@ export interface WorkerConfig {
   readonly users: ReadonlyArray<Member.UserGuid>
   readonly port: number
   readonly host: string
-  /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `host`). */
+  /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `metricsHost`). */
   readonly metricsPort: Option.Option<number>
+  /** `WORKER_METRICS_HOST`: the interface the metrics listen on (default: `host`). */
+  readonly metricsHost: string
+  /**
+   * `WORKER_METRICS_TOKEN`: the bearer token `/metrics` requires; it must be set when `metricsHost` is
+   * not loopback (see `MetricsAccess`).
+   */
+  readonly metricsToken: Option.Option<Redacted.Redacted<string>>
   /**
    * `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`, and the required
    * `WORKER_RUNNER_SECRET`): run as one of several replicas.
@@ -94,6 +102,15 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   port: Config.port("WORKER_PORT").pipe(Config.withDefault(8787)),
   host: Config.string("WORKER_HOST").pipe(Config.withDefault("127.0.0.1")),
   metricsPort: Config.option(Config.port("WORKER_METRICS_PORT")),
+  metricsHost: Config.option(Config.nonEmptyString("WORKER_METRICS_HOST")),
+  metricsToken: Config.option(
+    Config.redacted("WORKER_METRICS_TOKEN").pipe(
+      Config.validate({
+        message: `WORKER_METRICS_TOKEN must be at least ${MetricsAccess.minimumTokenLength} characters`,
+        validation: (token) => Redacted.value(token).trim().length >= MetricsAccess.minimumTokenLength
+      })
+    )
+  ),
   runner: Config.all({
     port: Config.option(Config.port("WORKER_RUNNER_PORT")),
     host: Config.string("WORKER_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -131,4 +148,15 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   timeOrigin: Config.option(Config.integer("WORKER_TIME_ORIGIN")),
   demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12)),
   notifications: Notifications.config
-})
+}).pipe(
+  Config.mapOrFail(({ metricsHost, ...config }): Either.Either<WorkerConfig, ConfigError.ConfigError> => {
+    const host = Option.getOrElse(metricsHost, () => config.host)
+    // Only a served endpoint needs the token: without WORKER_METRICS_PORT nothing listens.
+    const exposed = Option.isSome(config.metricsPort)
+      ? MetricsAccess.checkExposure(host, Option.getOrUndefined(config.metricsToken))
+      : undefined
+    return exposed === undefined
+      ? Either.right({ ...config, metricsHost: host })
+      : Either.left(ConfigError.MissingData(["WORKER_METRICS_TOKEN"], exposed.message))
+  })
+)

@@ -26,6 +26,9 @@ export * as MxTime from "./MxTime.js"
 /** The worker's metrics (Prometheus through @effect/opentelemetry). @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 
+/** Who may read the metrics: the bearer token and the loopback rule. @since 0.1.0 */
+export * as MetricsAccess from "./MetricsAccess.js"
+
 /** Metrics endpoint, traces and structured logs. @since 0.1.0 */
 export * as Observability from "./Observability.js"
 
