@@ -136,7 +136,12 @@ export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
     Observability.layerStoreGauges,
     Option.match(config.metricsPort, {
       onNone: () => Layer.empty,
-      onSome: (port) => Layer.discard(Observability.layerMetricsServer({ port, host: config.host }))
+      onSome: (port) =>
+        Layer.discard(Observability.layerMetricsServer({
+          port,
+          host: config.metricsHost,
+          token: Option.getOrUndefined(config.metricsToken)
+        }))
     })
   )
   return metrics.pipe(

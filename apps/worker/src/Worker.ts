@@ -16,7 +16,6 @@ import {
   SqlMessageStorage,
   SqlRunnerStorage
 } from "@effect/cluster"
-import { NodeClusterSocket } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import type { Member } from "@mx-aggregation/domain"
 import { Database, Store } from "@mx-aggregation/store"
@@ -26,6 +25,7 @@ import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
 import * as MemberErasure from "./MemberErasure.js"
 import * as Notifications from "./Notifications.js"
+import * as RunnerTransport from "./RunnerTransport.js"
 import * as RunWakeups from "./RunWakeups.js"
 import * as Scheduler from "./Scheduler.js"
 import type * as Tls from "./Tls.js"
@@ -66,7 +66,7 @@ export const workflowEngine = (options: {
       runner === undefined
         // One runner owning every shard (what `SingleRunner.layer` builds, with the storage above).
         ? Sharding.layer.pipe(Layer.provideMerge(Runners.layerNoop), Layer.provide(RunnerHealth.layerNoop))
-        : NodeClusterSocket.layer({ storage: "byo", shardingConfig })
+        : RunnerTransport.layer({ secret: runner.secret, handshakeTimeout: runner.handshakeTimeout })
     ),
     Layer.provideMerge(storage),
     Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
@@ -111,6 +111,13 @@ export interface RunnerOptions {
   readonly port: number
   /** The interface to listen on, when it differs from `host` (e.g. 0.0.0.0 in a container). */
   readonly listenHost?: string | undefined
+  /**
+   * Shared by every replica: runners accept only peers that prove it (see `RunnerTransport`), at least
+   * `RunnerTransport.minimumSecretLength` characters.
+   */
+  readonly secret: Redacted.Redacted<string>
+  /** How long a connection between runners may take to authenticate (default 5 seconds). */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -11,7 +11,9 @@
  */
 import type { Member } from "@mx-aggregation/domain"
 import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
+import * as MetricsAccess from "./MetricsAccess.js"
 import * as Notifications from "./Notifications.js"
+import * as RunnerTransport from "./RunnerTransport.js"
 import * as Tls from "./Tls.js"
 import * as WebhookListener from "./WebhookListener.js"
 
@@ -29,12 +31,25 @@ export interface WorkerConfig {
   readonly users: ReadonlyArray<Member.UserGuid>
   readonly port: number
   readonly host: string
-  /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `host`). */
+  /** `WORKER_METRICS_PORT`: serve Prometheus metrics at `GET /metrics` on this port (on `metricsHost`). */
   readonly metricsPort: Option.Option<number>
-  /** `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`): run as one of several replicas. */
-  readonly runner: Option.Option<
-    { readonly host: string; readonly port: number; readonly listenHost: string | undefined }
-  >
+  /** `WORKER_METRICS_HOST`: the interface the metrics listen on (default: `host`). */
+  readonly metricsHost: string
+  /**
+   * `WORKER_METRICS_TOKEN`: the bearer token `/metrics` requires; it must be set when `metricsHost` is
+   * not loopback (see `MetricsAccess`).
+   */
+  readonly metricsToken: Option.Option<Redacted.Redacted<string>>
+  /**
+   * `WORKER_RUNNER_PORT` (+ `WORKER_RUNNER_HOST`, `WORKER_RUNNER_LISTEN_HOST`, and the required
+   * `WORKER_RUNNER_SECRET`): run as one of several replicas.
+   */
+  readonly runner: Option.Option<{
+    readonly host: string
+    readonly port: number
+    readonly listenHost: string | undefined
+    readonly secret: Redacted.Redacted<string>
+  }>
   /** `WORKER_API_TOKEN` (at least 32 characters with MX); generated (and printed) when unset in the demo. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
   /**
@@ -81,6 +96,15 @@ const duration = (name: string, fallback: Duration.DurationInput) =>
     }),
     Config.withDefault(Duration.decode(fallback))
   )
+
+/** `WORKER_RUNNER_SECRET`: long enough that it cannot be guessed; the refusal never prints it. */
+const runnerSecret = Config.redacted("WORKER_RUNNER_SECRET").pipe(
+  Config.validate({
+    message:
+      `WORKER_RUNNER_SECRET must be at least ${RunnerTransport.minimumSecretLength} characters (e.g. \`openssl rand -hex 32\`)`,
+    validation: (secret) => Redacted.value(secret).length >= RunnerTransport.minimumSecretLength
+  })
+)
 
 /**
  * The `MX_*` variables the worker reads: any of them set means the operator meant MX, not the demo.
@@ -243,14 +267,33 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   port: Config.port("WORKER_PORT").pipe(Config.withDefault(8787)),
   host: Config.string("WORKER_HOST").pipe(Config.withDefault("127.0.0.1")),
   metricsPort: Config.option(Config.port("WORKER_METRICS_PORT")),
+  metricsHost: Config.option(Config.nonEmptyString("WORKER_METRICS_HOST")),
+  metricsToken: Config.option(
+    Config.redacted("WORKER_METRICS_TOKEN").pipe(
+      Config.validate({
+        message: `WORKER_METRICS_TOKEN must be at least ${MetricsAccess.minimumTokenLength} characters`,
+        validation: (token) => Redacted.value(token).trim().length >= MetricsAccess.minimumTokenLength
+      })
+    )
+  ),
   runner: Config.all({
     port: Config.option(Config.port("WORKER_RUNNER_PORT")),
     host: Config.string("WORKER_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
-    listenHost: Config.option(Config.string("WORKER_RUNNER_LISTEN_HOST"))
+    listenHost: Config.option(Config.string("WORKER_RUNNER_LISTEN_HOST")),
+    secret: Config.option(runnerSecret)
   }).pipe(
-    Config.map(({ host, listenHost, port }) =>
-      Option.map(port, (port) => ({ host, port, listenHost: Option.getOrUndefined(listenHost) }))
-    )
+    Config.mapOrFail(({ host, listenHost, port, secret }) => {
+      if (Option.isNone(port)) return Either.right(Option.none())
+      if (Option.isNone(secret)) {
+        return Either.left(ConfigError.MissingData(
+          ["WORKER_RUNNER_SECRET"],
+          `WORKER_RUNNER_SECRET must be set when WORKER_RUNNER_PORT is: the secret every replica shares (at least ${RunnerTransport.minimumSecretLength} characters)`
+        ))
+      }
+      return Either.right(
+        Option.some({ host, port: port.value, listenHost: Option.getOrUndefined(listenHost), secret: secret.value })
+      )
+    })
   ),
   apiLimits: Config.all({
     maxBodyBytes: positive("WORKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
@@ -273,5 +316,14 @@ export const config: Config.Config<WorkerConfig> = Config.all({
   demoMembers: positive("WORKER_DEMO_MEMBERS").pipe(Config.withDefault(12)),
   notifications: Notifications.config
 }).pipe(
-  Config.mapOrFail(({ mode, ...rest }) => distinctPorts({ ...rest, mx: mode.mx, apiToken: mode.apiToken }))
+  Config.mapOrFail(({ metricsHost, mode, ...rest }): Either.Either<WorkerConfig, ConfigError.ConfigError> => {
+    const host = Option.getOrElse(metricsHost, () => rest.host)
+    // Only a served endpoint needs the token: without WORKER_METRICS_PORT nothing listens.
+    const exposed = Option.isSome(rest.metricsPort)
+      ? MetricsAccess.checkExposure(host, Option.getOrUndefined(rest.metricsToken))
+      : undefined
+    return exposed === undefined
+      ? distinctPorts({ ...rest, metricsHost: host, mx: mode.mx, apiToken: mode.apiToken })
+      : Either.left(ConfigError.MissingData(["WORKER_METRICS_TOKEN"], exposed.message))
+  })
 )

@@ -44,6 +44,9 @@ export * as MxTime from "./MxTime.js"
 /** The worker's metrics (Prometheus through @effect/opentelemetry). @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 
+/** Who may read the metrics: the bearer token and the loopback rule. @since 0.1.0 */
+export * as MetricsAccess from "./MetricsAccess.js"
+
 /** Metrics endpoint, traces and structured logs. @since 0.1.0 */
 export * as Observability from "./Observability.js"
 
@@ -64,6 +67,9 @@ export * as Wakeups from "./Wakeups.js"
 
 /** Wake-ups across replicas, routed by the cluster to the runner of the run. @since 0.1.0 */
 export * as RunWakeups from "./RunWakeups.js"
+
+/** Sockets between replicas, authenticated by a shared secret. @since 0.1.0 */
+export * as RunnerTransport from "./RunnerTransport.js"
 
 /** Ending a run, once. @since 0.1.0 */
 export * as RunEnd from "./RunEnd.js"

@@ -91,6 +91,8 @@ export interface PendingChallengesService {
     readonly limit?: number | undefined
     readonly afterId?: number | undefined
   }) => Effect.Effect<ReadonlyArray<PendingChallenge>, StoreError>
+  /** How many challenge rounds are open, counted by the database (one row read). */
+  readonly countPending: Effect.Effect<number, StoreError>
   /** The member's challenge rounds, newest first (open or settled). */
   readonly listByMember: (
     memberGuid: Member.MemberGuid,
@@ -188,6 +190,13 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
       operation("PendingChallenges.listPending")
     )
 
+  // On the partial index pending_challenges_open.
+  const countPending = sql`SELECT COUNT(*) AS n FROM pending_challenges WHERE resolved_at IS NULL`.pipe(
+    Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: DbInt })))),
+    Effect.map(([row]) => row.n),
+    operation("PendingChallenges.countPending")
+  )
+
   const listByMember: PendingChallengesService["listByMember"] = (memberGuid, options) =>
     sql`SELECT * FROM pending_challenges WHERE member_guid = ${memberGuid} ORDER BY id DESC
       LIMIT ${options?.limit ?? 100}`.pipe(
@@ -226,7 +235,16 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
       operation("PendingChallenges.releaseClaim")
     )
 
-  return PendingChallenges.of({ add, current, listPending, listByMember, claim, releaseClaim, resolve })
+  return PendingChallenges.of({
+    add,
+    current,
+    listPending,
+    countPending,
+    listByMember,
+    claim,
+    releaseClaim,
+    resolve
+  })
 })
 
 /**

@@ -178,6 +178,10 @@ export interface TrackedMembersService {
   readonly listDue: (now: number, limit: number) => Effect.Effect<ReadonlyArray<TrackedMember>, StoreError>
   /** Tracked members whose run is active (claimed and not released). */
   readonly listActive: Effect.Effect<ReadonlyArray<TrackedMember>, StoreError>
+  /** How many members `listDue(now, ∞)` would return, counted by the database (one row read). */
+  readonly countDue: (now: number) => Effect.Effect<number, StoreError>
+  /** How many members `listActive` would return, counted by the database (one row read). */
+  readonly countActive: Effect.Effect<number, StoreError>
   /**
    * Sets the member's active run if it has none (or already has this one): a single conditional
    * UPDATE, so exactly one of several concurrent claimers (replicas) wins. `true` when `runId` holds
@@ -235,6 +239,9 @@ const decodeCounts = Schema.decodeUnknown(Schema.Array(Schema.Struct({
   statusClass: nullableColumn(ConnectionStatus.StatusClass, "status_class"),
   count: column(DbInt, "n")
 })))
+
+const decodeCount = (rows: ReadonlyArray<unknown>) =>
+  Effect.map(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: DbInt })))(rows), ([row]) => row.n)
 
 /** Rows per multi-row INSERT: 7 parameters each, far below SQLite's and PostgreSQL's limits. */
 const trackChunk = 500
@@ -339,6 +346,19 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
   const listActive = sql`SELECT * FROM tracked_members WHERE active_run_id IS NOT NULL ORDER BY claimed_at`.pipe(
     Effect.flatMap(decodeMembers),
     operation("TrackedMembers.listActive")
+  )
+
+  const countDue = (now: number) =>
+    // The same predicates as `listDue`: the count runs on the partial index tracked_members_due.
+    sql`SELECT COUNT(*) AS n FROM tracked_members
+      WHERE tracked = 1 AND active_run_id IS NULL AND next_due_at IS NOT NULL AND next_due_at <= ${now}`.pipe(
+      Effect.flatMap(decodeCount),
+      operation("TrackedMembers.countDue")
+    )
+
+  const countActive = sql`SELECT COUNT(*) AS n FROM tracked_members WHERE active_run_id IS NOT NULL`.pipe(
+    Effect.flatMap(decodeCount),
+    operation("TrackedMembers.countActive")
   )
 
   /** The member is not held for a credential update by anyone but `owner` (a lapsed claim holds nothing). */
@@ -469,6 +489,8 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     list,
     listDue,
     listActive,
+    countDue,
+    countActive,
     claim,
     release,
     claimCredentialUpdate,

@@ -9,6 +9,7 @@
 import type { HttpClient } from "@effect/platform"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Effect, Fiber, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import * as Harness from "../../worker/support/harness.js"
 import * as WorkerProcess from "../../worker/support/workerProcess.js"
 import * as MxProxy from "./MxProxy.js"
@@ -109,6 +110,8 @@ export const make = (
     const replicas: Array<Replica> = []
     const inFlight = MxProxy.inFlight()
     const envs: Array<Record<string, string | undefined>> = []
+    // One secret for the fleet's runners, new for every fleet.
+    const runnerSecret = randomBytes(32).toString("hex")
     for (let index = 0; index < options.replicas; index++) {
       const port = yield* WorkerProcess.freePort
       const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
@@ -129,7 +132,11 @@ export const make = (
         WORKER_WEBHOOK_PORT: String(webhookPort),
         ...(options.storage._tag === "Pg" ? { DATABASE_URL: options.storage.url, SQLITE_FILE: undefined } : {}),
         ...(runnerPort !== undefined
-          ? { WORKER_RUNNER_PORT: String(runnerPort), WORKER_RUNNER_HOST: "127.0.0.1" }
+          ? {
+            WORKER_RUNNER_PORT: String(runnerPort),
+            WORKER_RUNNER_HOST: "127.0.0.1",
+            WORKER_RUNNER_SECRET: runnerSecret
+          }
           : { WORKER_RUNNER_PORT: undefined }),
         // The suite polls the control API often; the per-client limit is for real clients.
         WORKER_API_RATE_LIMIT: "1000000",
