@@ -284,9 +284,13 @@ const make = (options: Options) =>
           queued ? Effect.void : Effect.logWarning("MX webhook dropped: too many waiting"))
     }))
     const server = yield* HttpServer.HttpServer
-    yield* Effect.logInfo(`MX webhooks: ${options.tls === undefined ? "http" : "https"} listener`).pipe(
-      Effect.annotateLogs({ address: HttpServer.formatAddress(server.address) })
-    )
+    // `HttpServer.formatAddress` says http:// whatever the server: the scheme is the listener's own.
+    const scheme = options.tls === undefined ? "http" : "https"
+    yield* Effect.logInfo(`MX webhooks: listening on ${
+      server.address._tag === "TcpAddress"
+        ? `${scheme}://${server.address.hostname}:${server.address.port}${path}`
+        : HttpServer.formatAddress(server.address)
+    }`)
     return WebhookListener.of({ address: server.address, handled: Ref.get(handled) })
   })
 
