@@ -6,15 +6,16 @@
  * pair stop start-up with a message naming the variable.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Tls, WorkerConfig } from "@mx-aggregation/worker"
+import { Tls, WebhookListener, WorkerConfig } from "@mx-aggregation/worker"
 import { MainLive } from "@mx-aggregation/worker/Daemon"
-import { ConfigProvider, Effect, Either, Exit, Layer, Option, type Scope } from "effect"
+import { ConfigProvider, Context, Effect, Either, Exit, Layer, Option } from "effect"
 import { execFile } from "node:child_process"
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Agent, request } from "undici"
+import { eventually } from "../worker/harness.js"
 import { freePort } from "../worker/support/workerProcess.js"
 
 /** A temporary directory, removed with the scope. */
@@ -71,8 +72,8 @@ const webhookUser = "mx"
 const webhookPassword = "tls-test-webhook-password-0123456789"
 
 /** The daemon, from the environment `env` only (nothing of the test process's own environment). */
-const daemon = (env: Record<string, string>): Effect.Effect<void, unknown, Scope.Scope> =>
-  Effect.asVoid(Layer.build(MainLive)).pipe(
+const daemon = (env: Record<string, string>) =>
+  Layer.build(MainLive).pipe(
     Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
   )
 
@@ -140,18 +141,28 @@ describe("TLS on the worker's listeners", () => {
   )
 
   it.live(
-    "without TLS files the listeners serve plain HTTP (the default, for loopback or a proxy)",
+    "without TLS files the listeners serve plain HTTP (the default, for loopback or a proxy); the demo's sandbox delivers its webhooks to the listener",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
-        const apiPort = yield* freePort
-        yield* daemon({
+        const [apiPort, webhookPort] = [yield* freePort, yield* freePort]
+        const context = yield* daemon({
           SQLITE_FILE: join(dir, "worker.db"),
           WORKER_PORT: String(apiPort),
           WORKER_API_TOKEN: token,
-          WORKER_DEMO_MEMBERS: "1"
+          WORKER_DEMO_MEMBERS: "2",
+          WORKER_WEBHOOKS: "true",
+          WORKER_WEBHOOK_PORT: String(webhookPort),
+          WORKER_WEBHOOK_USERNAME: webhookUser,
+          WORKER_WEBHOOK_PASSWORD: webhookPassword
         })
         assert.match(yield* plainHttp(apiPort), /^HTTP\/1\.1 200 /)
+        const listener = Option.getOrThrow(Context.getOption(context, WebhookListener.WebhookListener))
+        yield* eventually(
+          "a webhook of the demo's sandbox handled",
+          Effect.map(listener.handled, (n) => (n > 0 ? Option.some(n) : Option.none())),
+          "60 seconds"
+        )
       }).pipe(Effect.scoped),
     120_000
   )

@@ -98,7 +98,7 @@ export const webhookTypes: ReadonlySet<string> = new Set(["CONNECTION_STATUS", "
 
 /**
  * What a webhook did: woke the member's polling run, started a run, nothing because one was acted on
- * within `webhookDebounce`, or nothing at all (an unknown member or type, or no poll waiting).
+ * within `EngineConfig.webhookDebounce`, or nothing at all (an unknown member or type, or no poll waiting).
  *
  * @since 0.1.0
  * @category models
@@ -204,8 +204,9 @@ export interface Service {
    * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member, as a hint: wakes its
    * polling run, or starts a `Webhook` run when none is active, which reads MX and pulls what MX has
    * and the worker has not, but never calls aggregate (`AggregationPolicy.decide`). At most one per
-   * member within `EngineConfig.webhookDebounce` (MX time), across replicas (`WebhookHints`). Unknown members and payload types are ignored,
-   * with nothing written. Harmless when duplicated, reordered or forged: runs read MX themselves.
+   * member within `EngineConfig.webhookDebounce` (MX time), across replicas (`WebhookHints`). Unknown
+   * members and payload types are ignored, with nothing written. Harmless when duplicated, reordered
+   * or forged: runs read MX themselves.
    */
   readonly webhook: (input: {
     readonly type: string

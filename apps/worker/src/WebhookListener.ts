@@ -18,7 +18,20 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Member } from "@mx-aggregation/domain"
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Queue, Redacted, Ref, Schema } from "effect"
+import {
+  Cause,
+  Config,
+  ConfigError,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Ref,
+  Schema
+} from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Aggregations } from "./Aggregations.js"
 import * as Tls from "./Tls.js"
@@ -269,7 +282,11 @@ const make = (options: Options) =>
     const handle = (webhook: MxWebhook) =>
       aggregations.webhook({ type: kindOf(webhook), memberGuid: webhook.member_guid }).pipe(
         Effect.flatMap((result) => Effect.logDebug(`MX webhook: ${result}`)),
-        Effect.catchAllCause((cause) => Effect.logWarning("an MX webhook could not be handled", cause)),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logWarning("an MX webhook could not be handled", cause)
+        ),
         Effect.ensuring(Ref.update(handled, (n) => n + 1)),
         Effect.annotateLogs({ memberGuid: webhook.member_guid, webhook: kindOf(webhook) })
       )
@@ -284,9 +301,13 @@ const make = (options: Options) =>
           queued ? Effect.void : Effect.logWarning("MX webhook dropped: too many waiting"))
     }))
     const server = yield* HttpServer.HttpServer
-    yield* Effect.logInfo(`MX webhooks: ${options.tls === undefined ? "http" : "https"} listener`).pipe(
-      Effect.annotateLogs({ address: HttpServer.formatAddress(server.address) })
-    )
+    // `HttpServer.formatAddress` says http:// whatever the server: the scheme is the listener's own.
+    const scheme = options.tls === undefined ? "http" : "https"
+    yield* Effect.logInfo(`MX webhooks: listening on ${
+      server.address._tag === "TcpAddress"
+        ? `${scheme}://${server.address.hostname}:${server.address.port}${path}`
+        : HttpServer.formatAddress(server.address)
+    }`)
     return WebhookListener.of({ address: server.address, handled: Ref.get(handled) })
   })
 
