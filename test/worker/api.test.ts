@@ -6,7 +6,7 @@ import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
 import { Aggregations, ControlApi } from "@mx-aggregation/worker"
-import { Effect, FastCheck as fc, Redacted } from "effect"
+import { Duration, Effect, FastCheck as fc, Redacted } from "effect"
 import { controlClient, ended, harness, newMember, pendingChallenge, token } from "./harness.js"
 
 const baseUrl = Effect.map(
@@ -15,7 +15,9 @@ const baseUrl = Effect.map(
 )
 
 describe("control API", () => {
-  layer(harness(), { excludeTestServices: true })((it) => {
+  // The worker's MFA timeout as in production (4 minutes of MX time): the runs that the user's presence
+  // starts ask MFA again, and nobody answers them.
+  layer(harness({ engine: { mfaTimeout: Duration.minutes(4) } }), { excludeTestServices: true })((it) => {
     it.effect("every endpoint through the exported client", () =>
       Effect.gen(function*() {
         const client = yield* controlClient
