@@ -44,7 +44,7 @@ export interface Flags {
   readonly maxRuns: number
   /** Give up on a phase after this many real seconds and report what is stuck. */
   readonly timeoutSeconds: number
-  /** The sandbox sends MX's webhooks to the worker's `/webhooks/mx` (wake-ups of polling runs). */
+  /** The sandbox sends MX's webhooks to the worker's webhook listener (wake-ups of polling runs). */
   readonly webhooks: boolean
   /** Run the naive baseline too. */
   readonly naive: boolean

@@ -7,13 +7,13 @@
  *
  * @since 0.1.0
  */
-import { HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Database, PendingChallenges } from "@mx-aggregation/store"
-import { Aggregations, EngineConfig, MxTime, Worker } from "@mx-aggregation/worker"
-import { Context, Duration, Effect, Layer, Redacted, Ref, Schedule } from "effect"
+import { Aggregations, EngineConfig, MxTime, WebhookListener, Worker } from "@mx-aggregation/worker"
+import { Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
+import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { loadavg } from "node:os"
@@ -86,9 +86,11 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
     )
     const users = sandbox.users.map((u) => Member.UserGuid.make(u.userGuid))
     const mxClock = Phase.mxClockOf(sandbox, flags.timeScale)
+    const webhookCredentials = { username: "mx", password: Redacted.make(randomBytes(24).toString("hex")) }
     const worker = Worker.layer({
       users,
-      api: { token: Redacted.make("bench-token"), port: 0, host: "127.0.0.1" }
+      api: { token: Redacted.make("bench-token"), port: 0, host: "127.0.0.1" },
+      webhooks: flags.webhooks ? { port: 0, host: "127.0.0.1", ...webhookCredentials } : undefined
     }).pipe(
       Layer.provide(MxClient.layer({
         baseUrl: sandbox.url,
@@ -118,8 +120,13 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
     const measured = yield* Effect.scoped(Effect.gen(function*() {
       const context = yield* Layer.build(worker)
       if (flags.webhooks) {
-        const { address } = Context.get(context, HttpServer.HttpServer)
-        if (address._tag === "TcpAddress") sandbox.setWebhookUrl(`http://127.0.0.1:${address.port}/webhooks/mx`)
+        const address = Option.map(Context.getOption(context, WebhookListener.WebhookListener), (l) => l.address)
+        const { password, username } = webhookCredentials
+        if (Option.isSome(address) && address.value._tag === "TcpAddress") {
+          sandbox.setWebhookUrl(
+            `http://${username}:${Redacted.value(password)}@127.0.0.1:${address.value.port}${WebhookListener.path}`
+          )
+        }
       }
       return yield* Effect.gen(function*() {
         const answered = yield* Ref.make(0)

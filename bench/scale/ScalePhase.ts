@@ -14,6 +14,7 @@ import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
 import { Database, PendingChallenges, Store } from "@mx-aggregation/store"
 import * as TestDatabase from "@mx-aggregation/store/TestDatabase"
 import { Array as Arr, ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
 import { loadavg } from "node:os"
 import * as Completion from "../Completion.js"
 import * as Phase from "../Phase.js"
@@ -95,7 +96,7 @@ export interface Result {
  */
 export const nameOf = (replicas: number): string => `${replicas} ${replicas === 1 ? "replica" : "replicas"}`
 
-const token = "bench-scale-token"
+const token = "bench-scale-token-0123456789abcdef"
 
 interface Answers {
   answered: number
@@ -263,6 +264,8 @@ const replicaEnv = (
     WORKER_USERS: sandbox.users.map((u) => u.userGuid).join(","),
     WORKER_HOST: "127.0.0.1",
     WORKER_RUNNER_HOST: "127.0.0.1",
+    // The replicas of a phase authenticate one another with it.
+    WORKER_RUNNER_SECRET: randomBytes(32).toString("hex"),
     WORKER_TIME_SCALE: String(flags.timeScale),
     WORKER_TIME_ORIGIN: origin === undefined ? undefined : String(origin),
     // One scheduler (a cluster singleton) caps the runs of the whole fleet.

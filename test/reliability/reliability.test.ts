@@ -102,7 +102,7 @@ describe.concurrent("reliability: a kill mid-resume", () => {
         runners: false,
         timeScale,
         users: userGuids,
-        token: "reliability-mid-resume-token",
+        token: "reliability-mid-resume-token-0123456789abcdef",
         env: { WORKER_MFA_TIMEOUT: "2 hours" }
       })
       yield* fleet.start(0)
@@ -166,7 +166,7 @@ describe.concurrent("reliability: a kill mid-resume", () => {
         runners: true,
         timeScale,
         users: [member.userGuid],
-        token: "reliability-resubmit-token",
+        token: "reliability-resubmit-token-0123456789abcdef",
         env: { WORKER_MFA_TIMEOUT: "2 hours" }
       })
       yield* fleet.start(0)

@@ -29,7 +29,8 @@ describe("worker configuration", () => {
       ["WORKER_PORT", "70000"],
       ["WORKER_MFA_TIMEOUT", "soon"],
       ["WORKER_MAX_CONCURRENT_RUNS", "0"],
-      ["WORKER_TIME_SCALE", "0.5"]
+      ["WORKER_TIME_SCALE", "0.5"],
+      ["WORKER_TRUST_PROXY", "maybe"]
     ] as const
   ) {
     it.effect(`an invalid ${name} (${value}) is refused with a message naming it`, () =>

@@ -19,7 +19,7 @@ import * as WorkerProcess from "./support/workerProcess.js"
 
 /** MX seconds per real second: a 60 s aggregation takes 1.2 s, the 3 s polling floor 60 ms. */
 const timeScale = 50
-const token = "crash-recovery-token"
+const token = "crash-recovery-token-0123456789abcdef"
 
 const sandboxOptions: Sandbox.ServerOptions = {
   timeScale,

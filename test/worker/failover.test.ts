@@ -18,7 +18,7 @@ import * as Harness from "./support/harness.js"
 
 /** MX seconds per real second. */
 const timeScale = 50
-const token = "failover-token"
+const token = "failover-token-0123456789abcdef0123"
 const schedulerRuns = "the scheduler runs on this replica"
 const schedulerStopped = "the scheduler stopped on this replica"
 
@@ -73,7 +73,7 @@ describe("runner failover", () => {
         yield* Harness.eventually(
           "every member's run is in flight, the challenged ones waiting for answers, on both replicas",
           Effect.gen(function*() {
-            const pending = yield* api(0).members.pendingChallenges()
+            const { challenges: pending } = yield* api(0).members.pendingChallenges({ urlParams: {} })
             const views = yield* Effect.forEach(members, (m) => api(0).members.get({ path: { memberGuid: m.guid } }))
             const spread = [0, 1].every((index) => members.some((m) => lastVia(index, m) > -Infinity))
             return pending.length === 4 && views.every((v) => v.member.activeRunId !== null) && spread || undefined

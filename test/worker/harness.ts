@@ -8,12 +8,63 @@ import type { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { AggregationRuns, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
-import { Aggregations, ControlApi, type ControlApiLive, EngineConfig, Worker } from "@mx-aggregation/worker"
+import {
+  Aggregations,
+  ControlApi,
+  type ControlApiLive,
+  EngineConfig,
+  WebhookListener,
+  Worker
+} from "@mx-aggregation/worker"
 import * as Metrics from "@mx-aggregation/worker/Metrics"
 import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 
 /** The control API token of the tests. */
 export const token = Redacted.make("test-token-0123456789")
+
+/** The Basic credentials MX (the sandbox) sends its webhooks with, in the tests. */
+export const webhookCredentials = {
+  username: "mx-webhooks",
+  password: Redacted.make("webhook-password-0123456789abcdef")
+} as const
+
+/** The worker's webhook listener (it runs one only with the harness's `webhooks` option). */
+export const webhookListener = Effect.flatMap(
+  Effect.serviceOption(WebhookListener.WebhookListener),
+  Option.match({
+    onNone: () => Effect.dieMessage("the worker runs no webhook listener"),
+    onSome: Effect.succeed
+  })
+)
+
+/** The webhook URL to register at MX (the sandbox): the listener's, with the Basic credentials in it. */
+export const webhookUrl = Effect.map(webhookListener, (listener) => {
+  const { port } = listener.address as HttpServer.TcpAddress
+  const { password, username } = webhookCredentials
+  return `http://${username}:${Redacted.value(password)}@127.0.0.1:${port}${WebhookListener.path}`
+})
+
+/**
+ * POSTs a webhook body to the worker's webhook listener, with the harness's Basic credentials unless
+ * `authorization` says otherwise (`null`: no header). Returns the response.
+ */
+export const postWebhook = (body: unknown, options: { readonly authorization?: string | null } = {}) =>
+  Effect.gen(function*() {
+    const { port } = (yield* webhookListener).address as HttpServer.TcpAddress
+    const http = yield* HttpClient.HttpClient
+    const { password, username } = webhookCredentials
+    const authorization = options.authorization === undefined
+      ? `Basic ${Buffer.from(`${username}:${Redacted.value(password)}`).toString("base64")}`
+      : options.authorization
+    const request = HttpClientRequest.post(`http://127.0.0.1:${port}${WebhookListener.path}`).pipe(
+      typeof body === "string"
+        ? HttpClientRequest.bodyText(body, "application/json")
+        : HttpClientRequest.bodyUnsafeJson(body),
+      authorization === null ? (r) => r : HttpClientRequest.setHeader("authorization", authorization)
+    )
+    const response = yield* http.execute(request)
+    return { status: response.status, headers: response.headers, body: yield* response.text }
+  }).pipe(Effect.scoped)
 
 /** MX seconds per real second in the end-to-end tests. */
 export const timeScale = 100
@@ -25,8 +76,11 @@ export interface HarnessOptions {
   readonly engine?: Partial<EngineConfig.Service>
   /** Limits of the control API. */
   readonly limits?: ControlApiLive.Limits
-  /** The sandbox sends its webhooks to the worker's `/webhooks/mx`. */
-  readonly webhooks?: boolean
+  /**
+   * The worker runs its webhook listener (`webhookCredentials`); `true` also points the sandbox's
+   * webhooks at it, `"listener"` leaves the sandbox silent (tests send webhooks themselves).
+   */
+  readonly webhooks?: boolean | "listener"
   /** How the worker's MX client retries (default: the client's own `retrySchedule`). */
   readonly mxRetrySchedule?: MxClient.Options["retrySchedule"]
   /** The store's services (default `Store.layer`), e.g. with a repository wrapped to hold the worker. */
@@ -54,7 +108,10 @@ export const harness = (options: HarnessOptions = {}) => {
       users: [],
       api: { token, port: 0, host: "127.0.0.1", limits: options.limits },
       scheduler: false,
-      store: options.store
+      store: options.store,
+      webhooks: options.webhooks === undefined || options.webhooks === false
+        ? undefined
+        : { port: 0, host: "127.0.0.1", ...webhookCredentials }
     }).pipe(
       Layer.provide(
         MxClient.layer({
@@ -76,10 +133,8 @@ export const harness = (options: HarnessOptions = {}) => {
     )
   }))
   const webhooks = Layer.effectDiscard(Effect.gen(function*() {
-    const server = yield* HttpServer.HttpServer
     const mx = yield* Sandbox.Sandbox
-    const { port } = server.address as HttpServer.TcpAddress
-    yield* mx.setWebhookUrl(`http://127.0.0.1:${port}/webhooks/mx`)
+    yield* mx.setWebhookUrl(yield* webhookUrl)
   }))
   return (options.webhooks === true ? Layer.provideMerge(webhooks, worker) : worker).pipe(
     Layer.provideMerge(sandbox),

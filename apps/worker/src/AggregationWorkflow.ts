@@ -169,6 +169,7 @@ export const reasonOf = (trigger: AggregationPolicy.Trigger): AggregationRuns.Ru
       return "user_present"
     case "Manual":
       return "manual"
+    case "Webhook":
     case "DataUpdated":
       return "webhook"
     case "CredentialsUpdated":
@@ -207,6 +208,7 @@ const observeAndDecide = (payload: RunPayload) =>
         lastAggregateCalledAt: Option.getOrNull(
           Option.flatMap(previous, (m) => Option.fromNullable(m.lastAggregateCalledAt))
         ),
+        nextCheckAt: Option.getOrNull(Option.flatMap(previous, (m) => Option.fromNullable(m.nextDueAt))),
         credentialUpdateStartedAggregation: payload.credentialUpdateStartedAggregation
       }, config.policy)
       return { observed, decision }

@@ -11,7 +11,14 @@ import { DurableDeferred, WorkflowEngine } from "@effect/workflow"
 import type { ConnectionStatus } from "@mx-aggregation/domain"
 import { AggregationPolicy, CredentialUpdate, Member, Mfa, NextAction } from "@mx-aggregation/domain"
 import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
-import { AggregationRuns, type Outbox, PendingChallenges, type StoreError, TrackedMembers } from "@mx-aggregation/store"
+import {
+  AggregationRuns,
+  type Outbox,
+  PendingChallenges,
+  type StoreError,
+  TrackedMembers,
+  WebhookHints
+} from "@mx-aggregation/store"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
@@ -79,6 +86,24 @@ export class MemberNotAwaitingCredentials
  * @category constants
  */
 export const submissionClaim: Duration.Duration = Duration.seconds(10)
+
+/**
+ * The MX webhooks that say something about a member the worker follows: CONNECTION_STATUS (`type`)
+ * and the aggregation webhook (`action` member_data_updated). Others are received and ignored.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const webhookTypes: ReadonlySet<string> = new Set(["CONNECTION_STATUS", "member_data_updated"])
+
+/**
+ * What a webhook did: woke the member's polling run, started a run, nothing because one was acted on
+ * within `EngineConfig.webhookDebounce`, or nothing at all (an unknown member or type, or no poll waiting).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WebhookResult = "woken" | "started" | "debounced" | "ignored"
 
 /**
  * Options of a run.
@@ -176,14 +201,17 @@ export interface Service {
     | StoreError.StoreError
   >
   /**
-   * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member: wakes its polling run, or
-   * starts a run when none is active (a pull only after a completed aggregation). Unknown members and
-   * payload types are ignored. Harmless when duplicated, reordered or forged: runs read MX themselves.
+   * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member, as a hint: wakes its
+   * polling run, or starts a `Webhook` run when none is active, which reads MX and pulls what MX has
+   * and the worker has not, but never calls aggregate (`AggregationPolicy.decide`). At most one per
+   * member within `EngineConfig.webhookDebounce` (MX time), across replicas (`WebhookHints`). Unknown
+   * members and payload types are ignored, with nothing written. Harmless when duplicated, reordered
+   * or forged: runs read MX themselves.
    */
   readonly webhook: (input: {
     readonly type: string
     readonly memberGuid: Member.MemberGuid
-  }) => Effect.Effect<"woken" | "started" | "ignored", StoreError.StoreError>
+  }) => Effect.Effect<WebhookResult, StoreError.StoreError>
   /** Lists a user's members at MX and tracks them (new ones are due at once). */
   readonly discover: (userGuid: Member.UserGuid) => Effect.Effect<number, StoreError.StoreError | MxApiError.MxApiError>
   /**
@@ -231,7 +259,7 @@ const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger
     case "manual":
       return "Manual"
     case "webhook":
-      return "DataUpdated"
+      return "Webhook"
     case "credentials_updated":
       return "CredentialsUpdated"
   }
@@ -250,6 +278,7 @@ export const make = Effect.gen(function*() {
   const tracked = yield* TrackedMembers.TrackedMembers
   const runs = yield* AggregationRuns.AggregationRuns
   const pending = yield* PendingChallenges.PendingChallenges
+  const hints = yield* WebhookHints.WebhookHints
   const mx = yield* MxClient.MxClient
   const wakeRun = yield* RunWakeups.makeWaker
   const context = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
@@ -619,17 +648,20 @@ export const make = Effect.gen(function*() {
 
   const webhook: Service["webhook"] = ({ memberGuid, type }) =>
     Effect.gen(function*() {
-      if (type !== "CONNECTION_STATUS" && type !== "member_data_updated") return "ignored" as const
+      if (!webhookTypes.has(type)) return "ignored" as const
       const member = yield* tracked.get(memberGuid)
       if (Option.isNone(member) || !member.value.tracked) return "ignored" as const
+      if (!(yield* hints.accept(memberGuid, yield* Clock.currentTimeMillis, config.webhookDebounce))) {
+        return "debounced" as const
+      }
       if (member.value.activeRunId !== null) {
         return (yield* wakeRun(member.value.activeRunId, memberGuid)) ? "woken" as const : "ignored" as const
       }
-      const started = yield* start(memberGuid, type === "member_data_updated" ? "DataUpdated" : "Scheduled").pipe(
+      const started = yield* startRun(memberGuid, "Webhook", {}, undefined).pipe(
         Effect.catchTag("MemberNotTracked", () => Effect.succeed(null))
       )
       return started?._tag === "Started" ? "started" as const : "ignored" as const
-    })
+    }).pipe(onMxTime)
 
   const discover: Service["discover"] = (userGuid) =>
     Effect.gen(function*() {

@@ -2,7 +2,7 @@
  * The worker's control API, as a typed `HttpApi` definition shared by the server and by clients
  * (`HttpApiClient.make(ControlApi)`): members and their next action, pending MFA challenges, MFA
  * answers, aggregation triggers, the user-present signal, and health. Everything but health needs
- * `Authorization: Bearer <WORKER_API_TOKEN>`.
+ * `Authorization: Bearer <WORKER_API_TOKEN>`. Every error is an RFC 9457 problem (`Problem`).
  *
  * @since 0.1.0
  */
@@ -12,72 +12,12 @@ import {
   HttpApiGroup,
   HttpApiMiddleware,
   HttpApiSchema,
-  HttpApiSecurity
+  HttpApiSecurity,
+  OpenApi
 } from "@effect/platform"
-import { ConnectionStatus, CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
+import { ConnectionStatus, CredentialUpdate, Member } from "@mx-aggregation/domain"
 import { Schema } from "effect"
-
-/**
- * Missing or wrong bearer token.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
-  "Unauthorized",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 401 })
-) {}
-
-/**
- * No such member (or not tracked), or no pending challenge.
- *
- * @since 0.1.0
- * @category errors
- */
-export class NotFound extends Schema.TaggedError<NotFound>()(
-  "NotFound",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 404 })
-) {}
-
-/**
- * The request conflicts with the member's state (e.g. MFA answers for a member that is not waiting, or
- * whose round another submission answered meanwhile: a submission waits while another holds the round;
- * new credentials for a member MX no longer asks them for).
- *
- * @since 0.1.0
- * @category errors
- */
-export class Conflict extends Schema.TaggedError<Conflict>()(
-  "Conflict",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 409 })
-) {}
-
-/**
- * The request is well-formed but its content is refused (e.g. answers that do not fit the challenges).
- *
- * @since 0.1.0
- * @category errors
- */
-export class Invalid extends Schema.TaggedError<Invalid>()(
-  "Invalid",
-  { message: Schema.String, problems: Schema.optional(Schema.Array(Mfa.AnswerProblem)) },
-  HttpApiSchema.annotations({ status: 400 })
-) {}
-
-/**
- * MX failed or refused the call the request needed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Upstream extends Schema.TaggedError<Upstream>()(
-  "Upstream",
-  { message: Schema.String, reason: Schema.String },
-  HttpApiSchema.annotations({ status: 502 })
-) {}
+import * as Problem from "./Problem.js"
 
 /**
  * Bearer-token authentication.
@@ -86,7 +26,7 @@ export class Upstream extends Schema.TaggedError<Upstream>()(
  * @category security
  */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Authorization", {
-  failure: Unauthorized,
+  failure: Problem.Unauthorized,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
 
@@ -234,31 +174,103 @@ export class EventView extends Schema.Class<EventView>("EventView")({
 }) {}
 
 /**
- * An MX webhook as the worker reads it: CONNECTION_STATUS and member_data_updated carry
- * `member_guid`; any other field is ignored.
+ * A page of events, in id order.
  *
  * @since 0.1.0
  * @category models
  */
-export const MxWebhook = Schema.Struct({
-  type: Schema.optional(Schema.String),
-  action: Schema.optional(Schema.String),
-  member_guid: Member.MemberGuid,
-  user_guid: Schema.optional(Schema.String),
-  connection_status: Schema.optional(Schema.NullOr(Schema.String))
-})
+export class EventsPage extends Schema.Class<EventsPage>("EventsPage")({
+  events: Schema.Array(EventView),
+  /** Pass it back as `afterId` for the next page: the last event's id (the given `afterId` when none). */
+  next: Schema.Number
+}) {}
 
 /**
- * The database is not reachable.
+ * A page of members, by guid.
  *
  * @since 0.1.0
- * @category errors
+ * @category models
  */
-export class NotReady extends Schema.TaggedError<NotReady>()(
-  "NotReady",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
-) {}
+export class MembersPage extends Schema.Class<MembersPage>("MembersPage")({
+  members: Schema.Array(MemberView),
+  /** Pass it back as `cursor` for the next page; `null`: this was the last page. */
+  next: Schema.NullOr(Schema.String)
+}) {}
+
+/**
+ * A page of pending challenges, oldest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ChallengesPage extends Schema.Class<ChallengesPage>("ChallengesPage")({
+  challenges: Schema.Array(PendingChallengeView),
+  /** Pass it back as `cursor` for the next page; `null`: this was the last page. */
+  next: Schema.NullOr(Schema.String)
+}) {}
+
+/**
+ * What `DELETE /members/:memberGuid` did without `purge`: the member is no longer scheduled (its
+ * data stays).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Untracked extends Schema.Class<Untracked>("Untracked")({
+  untracked: Schema.Boolean
+}) {}
+
+/**
+ * What `DELETE /members/:memberGuid?purge=true` removed from the worker's database: rows per table.
+ * Nothing at MX is touched.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Purged extends Schema.Class<Purged>("Purged")({
+  purged: Schema.Literal(true),
+  removed: Schema.Struct({
+    trackedMembers: Schema.Number,
+    runs: Schema.Number,
+    runObservations: Schema.Number,
+    pendingChallenges: Schema.Number,
+    accounts: Schema.Number,
+    transactions: Schema.Number,
+    pullWatermarks: Schema.Number,
+    outboxEvents: Schema.Number
+  })
+}) {}
+
+/**
+ * The page size when a list request gives none.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPageSize = 100
+
+/**
+ * The largest page a list request may ask for (`limit`); more is a 400.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxPageSize = 1000
+
+const Digits = Schema.String.pipe(Schema.pattern(/^[0-9]{1,15}$/))
+
+/** A non-negative integer in a query string: digits only, no sign, fraction, exponent or spaces. */
+const QueryInteger = Schema.compose(
+  Digits.annotations({ description: "a non-negative integer" }),
+  Schema.NumberFromString
+)
+
+/** The `next` of a previous page of challenges. */
+const ChallengeCursor = Digits.annotations({ description: "the next cursor of a previous page" })
+
+const PageSize = QueryInteger.pipe(Schema.between(1, maxPageSize)).annotations({
+  description: `a page size from 1 to ${maxPageSize}`
+})
 
 const memberGuidParam = HttpApiSchema.param("memberGuid", Member.MemberGuid)
 const userGuidParam = HttpApiSchema.param("userGuid", Member.UserGuid)
@@ -273,27 +285,14 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
   .add(
     HttpApiEndpoint.get("ready", "/ready").addSuccess(Schema.Struct({ status: Schema.Literal("ready") })).addError(
-      NotReady
+      Problem.NotReady
     )
   )
 {}
 
 /**
- * MX webhooks in (configure MX, or the sandbox, to POST to `/webhooks/mx`). Not behind the bearer
- * token, since MX cannot send it; a webhook only makes the worker read MX sooner, so a forged one
- * can do no harm beyond an early read.
- *
- * @since 0.1.0
- * @category groups
- */
-export class WebhooksGroup extends HttpApiGroup.make("webhooks").add(
-  HttpApiEndpoint.post("mx", "/webhooks/mx")
-    .setPayload(MxWebhook)
-    .addSuccess(Schema.Struct({ result: Schema.Literal("woken", "started", "ignored") }), { status: 202 })
-) {}
-
-/**
- * The partner event log.
+ * The partner event feed: `GET /events?afterId=<next>` returns the events after the cursor in id order,
+ * every event exactly once to a reader that passes each page's `next` back.
  *
  * @since 0.1.0
  * @category groups
@@ -302,11 +301,11 @@ export class EventsGroup extends HttpApiGroup.make("events").add(
   HttpApiEndpoint.get("list", "/events")
     .setUrlParams(Schema.Struct({
       memberGuid: Schema.optional(Member.MemberGuid),
-      afterId: Schema.optional(Schema.NumberFromString),
-      limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
+      afterId: Schema.optional(QueryInteger),
+      limit: Schema.optional(PageSize)
     }))
-    .addSuccess(Schema.Array(EventView))
-).middleware(Authorization) {}
+    .addSuccess(EventsPage)
+).addError(Problem.Unavailable).middleware(Authorization) {}
 
 /**
  * Members, challenges and triggers.
@@ -319,50 +318,59 @@ export class MembersGroup extends HttpApiGroup.make("members")
     HttpApiEndpoint.get("list", "/members")
       .setUrlParams(Schema.Struct({
         statusClass: Schema.optional(ConnectionStatus.StatusClass),
-        userGuid: Schema.optional(Member.UserGuid)
+        userGuid: Schema.optional(Member.UserGuid),
+        cursor: Schema.optional(Member.MemberGuid),
+        limit: Schema.optional(PageSize)
       }))
-      .addSuccess(Schema.Array(MemberView))
+      .addSuccess(MembersPage)
   )
-  .add(HttpApiEndpoint.get("get")`/members/${memberGuidParam}`.addSuccess(MemberDetail).addError(NotFound))
+  .add(HttpApiEndpoint.get("get")`/members/${memberGuidParam}`.addSuccess(MemberDetail).addError(Problem.NotFound))
   .add(
     HttpApiEndpoint.get("challenges")`/members/${memberGuidParam}/challenges`
       .addSuccess(PendingChallengeView)
-      .addError(NotFound)
+      .addError(Problem.NotFound)
   )
   .add(
     HttpApiEndpoint.post("answer")`/members/${memberGuidParam}/challenges/answers`
       .setPayload(AnswersBody)
       .addSuccess(Schema.Struct({ resumed: Schema.Literal(true) }), { status: 202 })
-      .addError(Conflict)
-      .addError(Invalid)
-      .addError(Upstream)
+      .addError(Problem.Conflict)
+      .addError(Problem.Invalid)
+      .addError(Problem.Upstream)
   )
   .add(
     HttpApiEndpoint.post("aggregate")`/members/${memberGuidParam}/aggregate`
       .addSuccess(Triggered, { status: 202 })
-      .addError(NotFound)
+      .addError(Problem.NotFound)
   )
   .add(
     HttpApiEndpoint.post("updateCredentials")`/members/${memberGuidParam}/credentials`
       .setPayload(CredentialsBody)
       .addSuccess(CredentialsUpdated, { status: 202 })
-      .addError(NotFound)
-      .addError(Invalid)
-      .addError(Conflict)
-      .addError(Upstream)
+      .addError(Problem.NotFound)
+      .addError(Problem.Invalid)
+      .addError(Problem.Conflict)
+      .addError(Problem.Upstream)
   )
   .add(
     HttpApiEndpoint.get("credentialFields")`/members/${memberGuidParam}/credentials`
       .addSuccess(Schema.Array(Member.Credential))
-      .addError(NotFound)
-      .addError(Upstream)
+      .addError(Problem.NotFound)
+      .addError(Problem.Upstream)
   )
   .add(HttpApiEndpoint.post("track", "/members").setPayload(TrackBody).addSuccess(MemberView, { status: 201 }))
   .add(
     HttpApiEndpoint.del("untrack")`/members/${memberGuidParam}`
-      .addSuccess(Schema.Struct({ untracked: Schema.Boolean }))
+      .setUrlParams(Schema.Struct({ purge: Schema.optional(Schema.Literal("true", "false")) }))
+      .addSuccess(Schema.Union(Untracked, Purged))
+      .addError(Problem.NotFound)
+      .addError(Problem.Conflict)
   )
-  .add(HttpApiEndpoint.get("pendingChallenges", "/challenges").addSuccess(Schema.Array(PendingChallengeView)))
+  .add(
+    HttpApiEndpoint.get("pendingChallenges", "/challenges")
+      .setUrlParams(Schema.Struct({ cursor: Schema.optional(ChallengeCursor), limit: Schema.optional(PageSize) }))
+      .addSuccess(ChallengesPage)
+  )
   .add(
     HttpApiEndpoint.post("userPresent")`/users/${userGuidParam}/present`.addSuccess(Schema.Array(Triggered), {
       status: 202
@@ -373,11 +381,12 @@ export class MembersGroup extends HttpApiGroup.make("members")
       status: 202
     })
   )
+  .addError(Problem.Unavailable)
   .middleware(Authorization)
 {}
 
 /**
- * The control API.
+ * The control API. Every error is an RFC 9457 problem (`Problem`).
  *
  * @since 0.1.0
  * @category api
@@ -386,5 +395,11 @@ export class ControlApi extends HttpApi.make("mx-aggregation")
   .add(HealthGroup)
   .add(MembersGroup)
   .add(EventsGroup)
-  .add(WebhooksGroup)
+  .addError(Problem.BadRequest)
+  .addError(Problem.NotFound)
+  .addError(Problem.PayloadTooLarge)
+  .addError(Problem.TooManyRequests)
+  .addError(Problem.InternalError)
+  .addError(Problem.Timeout)
+  .annotate(OpenApi.Transform, Problem.documentProblems)
 {}

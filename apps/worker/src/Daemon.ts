@@ -1,7 +1,10 @@
 /**
- * The worker daemon as a Layer (`main.ts` launches it; the CLI's `worker` command too). With nothing configured it runs the embedded demo: SQLite under ./data and the
- * MX sandbox in-process with demo members. With `MX_CLIENT_ID` / `MX_API_KEY` it talks to MX; with
- * `DATABASE_URL` it keeps its state in PostgreSQL. SIGINT/SIGTERM close every scope and exit 0.
+ * The worker daemon as a Layer (`main.ts` launches it; the CLI's `worker` command too). With nothing
+ * configured (or `WORKER_DEMO=true`) it runs the embedded demo: SQLite under ./data and the MX sandbox
+ * in-process with demo members. With `MX_CLIENT_ID` / `MX_API_KEY` it talks to MX; with `DATABASE_URL`
+ * it keeps its state in PostgreSQL; anything in between is a start-up error (`WorkerConfig`). With
+ * `WORKER_TLS_CERT_FILE` / `WORKER_TLS_KEY_FILE` its listeners serve HTTPS. SIGINT/SIGTERM close every
+ * scope and exit 0.
  *
  * @since 0.1.0
  */
@@ -16,8 +19,39 @@ import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as Observability from "./Observability.js"
 import * as ProcessLock from "./ProcessLock.js"
+import * as Tls from "./Tls.js"
+import * as WebhookListener from "./WebhookListener.js"
 import * as Worker from "./Worker.js"
 import * as WorkerConfig from "./WorkerConfig.js"
+
+/** What the listeners serve with: the TLS credentials, read at start-up, if configured. */
+interface Listeners {
+  readonly tls: Tls.Credentials | undefined
+}
+
+const scheme = (listeners: Listeners) => (listeners.tls === undefined ? "http" : "https")
+
+const webhookOptions = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
+  Option.getOrUndefined(Option.map(config.webhooks, (settings) => ({ ...settings, tls: listeners.tls })))
+
+/**
+ * The demo's sandbox sends its webhooks to the listener, with the Basic credentials in the URL as MX's
+ * webhook configuration takes them.
+ */
+const demoWebhooks = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const listener = yield* Effect.serviceOption(WebhookListener.WebhookListener)
+    if (Option.isNone(listener) || Option.isNone(config.webhooks)) return
+    const { address } = listener.value
+    if (address._tag !== "TcpAddress") return
+    const { host, password, username } = config.webhooks.value
+    const target = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
+    const sandbox = yield* Sandbox.Sandbox
+    yield* sandbox.setWebhookUrl(
+      `${scheme(listeners)}://${encodeURIComponent(username)}:${encodeURIComponent(Redacted.value(password))}@` +
+        `${target}:${address.port}${WebhookListener.path}`
+    )
+  }))
 
 const engineConfig = (config: WorkerConfig.WorkerConfig) =>
   EngineConfig.layer({
@@ -26,19 +60,19 @@ const engineConfig = (config: WorkerConfig.WorkerConfig) =>
     mfaTimeout: config.mfaTimeout,
     challengeWatchInterval: config.challengeCheckInterval,
     maxConcurrentRuns: config.maxConcurrentRuns,
-    ...(config.webhooks ? { polling: EngineConfig.webhookPolling } : {}),
+    ...(Option.isSome(config.webhooks) ? { polling: EngineConfig.webhookPolling } : {}),
     policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }
   })
 
-const embedded = (config: WorkerConfig.WorkerConfig) =>
+const embedded = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const token = Option.getOrElse(config.apiToken, () => Redacted.make(randomBytes(24).toString("hex")))
     const { url } = yield* Sandbox.SandboxServer
     const sandbox = yield* Sandbox.Sandbox
     const users = yield* Demo.seed(config.demoMembers)
-    const apiUrl = `http://${config.host}:${config.port}`
+    const apiUrl = `${scheme(listeners)}://${config.host}:${config.port}`
     yield* Console.log([
-      "mx-aggregation worker: embedded demo (no MX_CLIENT_ID set)",
+      "mx-aggregation worker: embedded demo (no MX credentials, no DATABASE_URL, or WORKER_DEMO=true)",
       `  MX sandbox:   ${url} (in-process)`,
       // The token is printed only when it was generated here for the demo, never one from WORKER_API_TOKEN.
       Option.isNone(config.apiToken)
@@ -51,24 +85,35 @@ const embedded = (config: WorkerConfig.WorkerConfig) =>
       clientId: sandbox.credentials.clientId,
       apiKey: sandbox.credentials.apiKey
     }).pipe(Layer.provide(Metrics.layerMxHttpClient))
-    return Demo.reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }).pipe(
+    return Layer.merge(
+      Demo.reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }),
+      demoWebhooks(config, listeners)
+    ).pipe(
       Layer.provideMerge(Worker.layer({
         users,
-        api: { token, port: config.port, host: config.host, limits: config.apiLimits },
+        api: { token, port: config.port, host: config.host, limits: config.apiLimits, tls: listeners.tls },
+        webhooks: webhookOptions(config, listeners),
         notifications: Option.getOrUndefined(config.notifications)
       })),
       Layer.provide(mx)
     )
   })).pipe(Layer.provide(Demo.sandboxLayer))
 
-const real = (config: WorkerConfig.WorkerConfig) =>
+const real = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     if (Option.isNone(config.apiToken)) {
       return yield* Effect.fail(new Error("WORKER_API_TOKEN must be set when the worker talks to MX"))
     }
     return Worker.layer({
       users: config.users,
-      api: { token: config.apiToken.value, port: config.port, host: config.host, limits: config.apiLimits },
+      api: {
+        token: config.apiToken.value,
+        port: config.port,
+        host: config.host,
+        limits: config.apiLimits,
+        tls: listeners.tls
+      },
+      webhooks: webhookOptions(config, listeners),
       runner: Option.getOrUndefined(config.runner),
       notifications: Option.getOrUndefined(config.notifications)
     }).pipe(Layer.provide(MxClient.layerConfig().pipe(Layer.provide(Metrics.layerMxHttpClient))))
@@ -83,12 +128,20 @@ const real = (config: WorkerConfig.WorkerConfig) =>
 export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* WorkerConfig.config
   const database = yield* Database.config
-  const app = Option.isSome(config.mx) ? real(config) : embedded(config)
+  const listeners: Listeners = {
+    tls: yield* Option.match(config.tls, { onNone: () => Effect.succeed(undefined), onSome: Tls.load })
+  }
+  const app = Option.isSome(config.mx) ? real(config, listeners) : embedded(config, listeners)
   const metrics = Layer.mergeAll(
     Observability.layerStoreGauges,
     Option.match(config.metricsPort, {
       onNone: () => Layer.empty,
-      onSome: (port) => Layer.discard(Observability.layerMetricsServer({ port, host: config.host }))
+      onSome: (port) =>
+        Layer.discard(Observability.layerMetricsServer({
+          port,
+          host: config.metricsHost,
+          token: Option.getOrUndefined(config.metricsToken)
+        }))
     })
   )
   return metrics.pipe(

@@ -36,7 +36,19 @@ export interface Service {
   readonly schedulerInterval: Duration.Duration
   /** Accounts and transaction pages handled at once while pulling. */
   readonly pullConcurrency: number
+  /** MX webhooks about a member within this window (MX time) after one that was acted on cost nothing. */
+  readonly webhookDebounce: Duration.Duration
 }
+
+/**
+ * The default `webhookDebounce`: MX may send several webhooks for one change (a CONNECTION_STATUS and a
+ * member_data_updated), retries a delivery it thinks failed, and whoever holds the webhook credentials
+ * could send many; a change the window hides is seen by the run's next poll or the member's next check.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const webhookDebounce: Duration.Duration = Duration.seconds(30)
 
 /**
  * The engine's configuration.
@@ -64,7 +76,8 @@ export const defaults: Service = {
   policy: AggregationPolicy.defaultOptions,
   maxConcurrentRuns: 50,
   schedulerInterval: Duration.seconds(5),
-  pullConcurrency: 4
+  pullConcurrency: 4,
+  webhookDebounce
 }
 
 /**

@@ -18,7 +18,7 @@ import { Cause, Clock, Effect, Exit, Layer, Metric, MetricBoundaries, Option, ty
 // Aggregation runs
 
 /**
- * Runs started, by `trigger` (`Scheduled`, `UserPresent`, `Manual`, `DataUpdated`, `CredentialsUpdated`).
+ * Runs started, by `trigger` (`Scheduled`, `UserPresent`, `Manual`, `Webhook`, `CredentialsUpdated`).
  *
  * @since 0.1.0
  * @category metrics
@@ -163,8 +163,7 @@ export const activeRuns = Metric.gauge("mx_aggregation_runs_active", {
 })
 
 /**
- * Tracked members due for a run now and not running: the scheduler's backlog (counted up to
- * `backlogCountLimit`).
+ * Tracked members due for a run now and not running: the scheduler's backlog.
  *
  * @since 0.1.0
  * @category metrics
@@ -408,14 +407,6 @@ export const layerMxHttpClient: Layer.Layer<HttpClient.HttpClient, never, HttpCl
 
 // Backlog gauges
 
-/**
- * How many due members the backlog gauge counts at most (one query of up to this many rows).
- *
- * @since 0.1.0
- * @category backlog
- */
-export const backlogCountLimit = 10_000
-
 const statusClasses: ReadonlyArray<ConnectionStatus.StatusClass | "None"> = [
   ...ConnectionStatus.StatusClass.literals,
   "None"
@@ -423,9 +414,10 @@ const statusClasses: ReadonlyArray<ConnectionStatus.StatusClass | "None"> = [
 
 /**
  * Reads the backlog gauges from the store: active runs, due members, members per status class, open
- * challenges and stored runs per outcome. Every label value is set each time (to 0 when absent), so a
- * class that empties does not keep its old count. The store is shared by all replicas: these gauges
- * are database-wide (aggregate them with `max`, not `sum`).
+ * challenges and stored runs per outcome. Every one is a `COUNT` (or `COUNT … GROUP BY`) in the
+ * database, so a scrape reads a handful of rows however many members there are. Every label value is
+ * set each time (to 0 when absent), so a class that empties does not keep its old count. The store is
+ * shared by all replicas: these gauges are database-wide (aggregate them with `max`, not `sum`).
  *
  * @since 0.1.0
  * @category backlog
@@ -440,15 +432,15 @@ export const refreshStoreGauges: Effect.Effect<
   const pending = yield* PendingChallenges.PendingChallenges
   const now = yield* Clock.currentTimeMillis
   const [active, due, byClass, open, byOutcome] = yield* Effect.all([
-    tracked.listActive,
-    tracked.listDue(now, backlogCountLimit),
+    tracked.countActive,
+    tracked.countDue(now),
     tracked.countByStatusClass,
-    pending.listPending(),
+    pending.countPending,
     runs.countByOutcome
   ], { concurrency: 1 })
-  yield* Metric.set(activeRuns, active.length)
-  yield* Metric.set(dueMembers, due.length)
-  yield* Metric.set(pendingChallenges, open.length)
+  yield* Metric.set(activeRuns, active)
+  yield* Metric.set(dueMembers, due)
+  yield* Metric.set(pendingChallenges, open)
   for (const statusClass of statusClasses) {
     const count = byClass.find((c) => (c.statusClass ?? "None") === statusClass)?.count ?? 0
     yield* Metric.set(Metric.tagged(members, "status_class", statusClass), count)

@@ -43,13 +43,13 @@ import {
   Logger,
   LogLevel,
   Option,
-  Redacted,
+  type Redacted,
   type Scope
 } from "effect"
-import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { EngineConfig } from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
+import * as MetricsAccess from "./MetricsAccess.js"
 import * as MxTime from "./MxTime.js"
 
 // Prometheus
@@ -121,18 +121,10 @@ export const metricsResponse: Effect.Effect<HttpServerResponse.HttpServerRespons
     Effect.map((text) => HttpServerResponse.text(text, { contentType: prometheusContentType }))
   )
 
-const bearerMatches = (token: Redacted.Redacted<string>) => {
-  const expected = Buffer.from(`Bearer ${Redacted.value(token)}`)
-  return (header: string | undefined): boolean => {
-    if (header === undefined) return false
-    const given = Buffer.from(header)
-    return given.length === expected.length && timingSafeEqual(given, expected)
-  }
-}
-
 /**
  * The metrics endpoint as an HTTP app, optionally behind a bearer token (Prometheus'
- * `authorization: { credentials: … }`), compared in constant time.
+ * `authorization: { credentials: … }`, see `MetricsAccess.bearerMatches`): without it, 401 and no
+ * scrape (so no query reaches the store).
  *
  * @since 0.1.0
  * @category http
@@ -141,12 +133,14 @@ export const metricsApp = (
   options: { readonly token?: Redacted.Redacted<string> | undefined } = {}
 ): Effect.Effect<HttpApp.Default<never, never>, never, Prometheus> =>
   Effect.map(Prometheus, (prometheus) => {
-    const authorized = options.token === undefined ? () => true : bearerMatches(options.token)
+    const authorized = options.token === undefined ? () => true : MetricsAccess.bearerMatches(options.token)
     const response = Effect.provideService(metricsResponse, Prometheus, prometheus)
+    const unauthorized = HttpServerResponse.empty({
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="metrics"` }
+    })
     return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      authorized(request.headers["authorization"])
-        ? response
-        : Effect.succeed(HttpServerResponse.empty({ status: 401 })))
+      authorized(request.headers["authorization"]) ? response : Effect.succeed(unauthorized))
   })
 
 /**
@@ -177,7 +171,9 @@ export class MetricsServer extends Context.Tag("@mx-aggregation/worker/MetricsSe
 /**
  * A separate HTTP server (e.g. on `WORKER_METRICS_PORT`) answering `GET /metrics` and 404 to
  * anything else. It does not put its `HttpServer` in the context, so it sits beside the control API.
- * Port 0 picks a free port (read it from `MetricsServer`).
+ * Port 0 picks a free port (read it from `MetricsServer`). It listens on loopback (`127.0.0.1`)
+ * unless told otherwise, and refuses to start on any other host without a token
+ * (`MetricsAccess.MetricsTokenRequired`); with a token, every request must carry it.
  *
  * @since 0.1.0
  * @category http
@@ -186,8 +182,11 @@ export const layerMetricsServer = (options: {
   readonly port: number
   readonly host?: string | undefined
   readonly token?: Redacted.Redacted<string> | undefined
-}): Layer.Layer<MetricsServer, never, Prometheus> =>
-  Layer.scoped(
+}): Layer.Layer<MetricsServer, MetricsAccess.MetricsTokenRequired, Prometheus> => {
+  const host = options.host ?? "127.0.0.1"
+  const exposed = MetricsAccess.checkExposure(host, options.token)
+  // Checked before anything listens: an exposed endpoint never serves a single scrape.
+  return exposed !== undefined ? Layer.fail(exposed) : Layer.scoped(
     MetricsServer,
     Effect.gen(function*() {
       const app = yield* metricsApp(options)
@@ -201,10 +200,9 @@ export const layerMetricsServer = (options: {
     })
   ).pipe(
     // A failure to listen (port taken) is a defect of the configuration: stop start-up with it.
-    Layer.provide(
-      Layer.orDie(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "0.0.0.0" }))
-    )
+    Layer.provide(Layer.orDie(NodeHttpServer.layer(createServer, { port: options.port, host })))
   )
+}
 
 /**
  * Refreshes the backlog gauges of `Metrics.refreshStoreGauges` from the store before every scrape,

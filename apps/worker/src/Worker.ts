@@ -1,6 +1,6 @@
 /**
  * The worker as one Layer: the durable workflow engine on the store's SQL database, the aggregation
- * workflow, the scheduler singleton and the control API. It needs a `SqlClient` (the store's
+ * workflow, the scheduler singleton, the control API and, when configured, the MX webhook listener. It needs a `SqlClient` (the store's
  * database), an `MxClient` and an `EngineConfig`; `main.ts` provides them from the environment and
  * tests provide them around a sandbox.
  *
@@ -16,7 +16,6 @@ import {
   SqlMessageStorage,
   SqlRunnerStorage
 } from "@effect/cluster"
-import { NodeClusterSocket } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import type { Member } from "@mx-aggregation/domain"
 import { Database, Store } from "@mx-aggregation/store"
@@ -24,10 +23,14 @@ import { Cause, Data, Duration, Layer, Option, type Redacted, Schedule } from "e
 import * as Aggregations from "./Aggregations.js"
 import { AggregationWorkflowLive } from "./AggregationWorkflow.js"
 import * as ControlApiLive from "./ControlApiLive.js"
+import * as MemberErasure from "./MemberErasure.js"
 import * as Notifications from "./Notifications.js"
+import * as RunnerTransport from "./RunnerTransport.js"
 import * as RunWakeups from "./RunWakeups.js"
 import * as Scheduler from "./Scheduler.js"
+import type * as Tls from "./Tls.js"
 import * as Wakeups from "./Wakeups.js"
+import * as WebhookListener from "./WebhookListener.js"
 
 /**
  * The durable workflow engine: @effect/cluster's single runner with its state in SQL.
@@ -63,7 +66,7 @@ export const workflowEngine = (options: {
       runner === undefined
         // One runner owning every shard (what `SingleRunner.layer` builds, with the storage above).
         ? Sharding.layer.pipe(Layer.provideMerge(Runners.layerNoop), Layer.provide(RunnerHealth.layerNoop))
-        : NodeClusterSocket.layer({ storage: "byo", shardingConfig })
+        : RunnerTransport.layer({ secret: runner.secret, handshakeTimeout: runner.handshakeTimeout })
     ),
     Layer.provideMerge(storage),
     Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
@@ -108,6 +111,13 @@ export interface RunnerOptions {
   readonly port: number
   /** The interface to listen on, when it differs from `host` (e.g. 0.0.0.0 in a container). */
   readonly listenHost?: string | undefined
+  /**
+   * Shared by every replica: runners accept only peers that prove it (see `RunnerTransport`), at least
+   * `RunnerTransport.minimumSecretLength` characters.
+   */
+  readonly secret: Redacted.Redacted<string>
+  /** How long a connection between runners may take to authenticate (default 5 seconds). */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -123,7 +133,11 @@ export interface Options {
     readonly port: number
     readonly host: string
     readonly limits?: ControlApiLive.Limits | undefined
+    /** Serve the control API over HTTPS. */
+    readonly tls?: Tls.Credentials | undefined
   }
+  /** Receive MX webhooks on a listener of their own, behind HTTP Basic credentials. */
+  readonly webhooks?: WebhookListener.Options | undefined
   readonly messagePollInterval?: Duration.DurationInput
   /** Run as one of several replicas (a cluster runner) instead of the single-process runner. */
   readonly runner?: RunnerOptions | undefined
@@ -139,13 +153,14 @@ export interface Options {
 }
 
 /**
- * The engine without the HTTP API: store services, workflow engine, the workflow and `Aggregations`.
+ * The engine without the HTTP API: store services, workflow engine, the workflow, `Aggregations` and
+ * `MemberErasure`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerEngine = (options: Pick<Options, "messagePollInterval" | "runner" | "store"> = {}) =>
-  Aggregations.layer.pipe(
+  Layer.merge(Aggregations.layer, MemberErasure.layer).pipe(
     Layer.provideMerge(Layer.merge(AggregationWorkflowLive, RunWakeups.layer)),
     Layer.provideMerge(workflowEngine(options)),
     Layer.provideMerge(Wakeups.layer),
@@ -162,5 +177,6 @@ export const layer = (options: Options) =>
   Layer.mergeAll(
     ControlApiLive.serverLayer(options.api),
     options.scheduler === false ? Layer.empty : Scheduler.layer(options.users),
-    options.notifications === undefined ? Layer.empty : Notifications.layerSingleton(options.notifications)
+    options.notifications === undefined ? Layer.empty : Notifications.layerSingleton(options.notifications),
+    options.webhooks === undefined ? Layer.empty : WebhookListener.layer(options.webhooks)
   ).pipe(Layer.provideMerge(layerEngine(options)))

@@ -14,6 +14,24 @@ export * as Aggregations from "./Aggregations.js"
 /** The control API definition (for `HttpApiClient`). @since 0.1.0 */
 export * as ControlApi from "./ControlApi.js"
 
+/** The control API's errors as RFC 9457 problems. @since 0.1.0 */
+export * as Problem from "./Problem.js"
+
+/** Every failed control-API request answered as a problem. @since 0.1.0 */
+export * as ProblemResponses from "./ProblemResponses.js"
+
+/** The control API's rate limit, body size and timeout. @since 0.1.0 */
+export * as ApiLimits from "./ApiLimits.js"
+
+/** The control API's bearer-token check. @since 0.1.0 */
+export * as Authentication from "./Authentication.js"
+
+/** The control API's request log (no query strings). @since 0.1.0 */
+export * as RequestLog from "./RequestLog.js"
+
+/** Erasing a member: its rows and its runs' workflow journal. @since 0.1.0 */
+export * as MemberErasure from "./MemberErasure.js"
+
 /** The control API's handlers and server. @since 0.1.0 */
 export * as ControlApiLive from "./ControlApiLive.js"
 
@@ -26,6 +44,9 @@ export * as MxTime from "./MxTime.js"
 /** The worker's metrics (Prometheus through @effect/opentelemetry). @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 
+/** Who may read the metrics: the bearer token and the loopback rule. @since 0.1.0 */
+export * as MetricsAccess from "./MetricsAccess.js"
+
 /** Metrics endpoint, traces and structured logs. @since 0.1.0 */
 export * as Observability from "./Observability.js"
 
@@ -35,11 +56,20 @@ export * as Notifications from "./Notifications.js"
 /** Standard Webhooks signatures of partner notifications: secrets, signing, verifying. @since 0.1.0 */
 export * as NotificationSignature from "./NotificationSignature.js"
 
+/** The MX webhook listener (HTTP Basic, hints only). @since 0.1.0 */
+export * as WebhookListener from "./WebhookListener.js"
+
+/** HTTPS for the listeners. @since 0.1.0 */
+export * as Tls from "./Tls.js"
+
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"
 
 /** Wake-ups across replicas, routed by the cluster to the runner of the run. @since 0.1.0 */
 export * as RunWakeups from "./RunWakeups.js"
+
+/** Sockets between replicas, authenticated by a shared secret. @since 0.1.0 */
+export * as RunnerTransport from "./RunnerTransport.js"
 
 /** Ending a run, once. @since 0.1.0 */
 export * as RunEnd from "./RunEnd.js"

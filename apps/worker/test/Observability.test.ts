@@ -25,7 +25,19 @@ import { AggregationRuns, PendingChallenges, Store, TestDatabase, TrackedMembers
 import { EngineConfig } from "@mx-aggregation/worker"
 import * as Metrics from "@mx-aggregation/worker/Metrics"
 import * as Observability from "@mx-aggregation/worker/Observability"
-import { ConfigProvider, type Console, Effect, Either, Layer, Logger, Redacted, Schedule, Schema, Stream } from "effect"
+import {
+  ConfigProvider,
+  type Console,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Logger,
+  Redacted,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { format } from "node:util"
@@ -410,6 +422,96 @@ describe("backlog gauges from the store", () => {
         )
       )
     ))
+})
+
+/** The repository with the rows of every result added to `counter` (a list is its length, anything else one row). */
+const countingRows = <S extends object>(service: S, counter: { rows: number }): S =>
+  new Proxy(service, {
+    get(target, key, receiver) {
+      const member = Reflect.get(target, key, receiver)
+      const count = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.tap(effect, (result) => Effect.sync(() => (counter.rows += Array.isArray(result) ? result.length : 1)))
+      if (Effect.isEffect(member)) return count(member)
+      if (typeof member !== "function") return member
+      return (...args: Array<unknown>) => {
+        const result = (member as (...args: Array<unknown>) => unknown).apply(target, args)
+        return Effect.isEffect(result) ? count(result) : result
+      }
+    }
+  })
+
+describe.each(TestDatabase.kinds)("backlog gauges on %s", (kind) => {
+  it.live("a scrape reads a few count rows, not the members it counts", () =>
+    Effect.gen(function*() {
+      const counter = { rows: 0 }
+      const store = yield* Layer.build(Store.layer.pipe(Layer.provide(TestDatabase.layer(kind))))
+      const tracked = Context.get(store, TrackedMembers.TrackedMembers)
+      const runs = Context.get(store, AggregationRuns.AggregationRuns)
+      const pending = Context.get(store, PendingChallenges.PendingChallenges)
+      const counted = Layer.mergeAll(
+        Layer.succeed(TrackedMembers.TrackedMembers, countingRows(tracked, counter)),
+        Layer.succeed(AggregationRuns.AggregationRuns, countingRows(runs, counter)),
+        Layer.succeed(PendingChallenges.PendingChallenges, countingRows(pending, counter))
+      )
+      const prometheus = Context.get(
+        yield* Layer.build(
+          Observability.layerStoreGauges.pipe(
+            Layer.provideMerge(Observability.layer()),
+            Layer.provide(counted),
+            Layer.provide(EngineConfig.layer())
+          )
+        ),
+        Observability.Prometheus
+      )
+      const now = Date.now()
+      const challenge = Schema.decodeUnknownSync(Member.Challenge)({ guid: "CRD-rows", type: "TEXT", label: "Code?" })
+      let seeded = 0
+      /** `n` more members: half due, a quarter running, half of the running ones waiting on a challenge. */
+      const seed = (n: number) =>
+        Effect.gen(function*() {
+          const guids = Array.from({ length: n }, (_, i) => Member.MemberGuid.make(`MBR-rows-${seeded + i}`))
+          yield* tracked.trackMany(guids.map((memberGuid, i) => ({
+            memberGuid,
+            userGuid: Member.UserGuid.make("USR-rows"),
+            nextDueAt: i % 2 === 0 ? now - 1_000 : now + 3_600_000
+          })))
+          for (const [i, memberGuid] of guids.entries()) {
+            yield* tracked.recordObservation({ memberGuid, status: i % 3 === 0 ? "DENIED" : "CONNECTED" })
+            if (i % 4 !== 1) continue
+            const runId = AggregationRuns.RunId.make(`run-rows-${seeded + i}`)
+            yield* tracked.claim(memberGuid, runId)
+            yield* runs.start({ runId, memberGuid, reason: "scheduled" })
+            if (i % 8 === 1) yield* pending.add({ memberGuid, runId, challenges: [challenge] })
+          }
+          seeded += n
+        })
+      const scrapeRows = Effect.gen(function*() {
+        counter.rows = 0
+        const exposition = Observability.parsePrometheus(yield* prometheus.scrape).pipe(Either.getOrThrow)
+        return {
+          rows: counter.rows,
+          due: Observability.sumOf(exposition, "mx_aggregation_members_due"),
+          active: Observability.sumOf(exposition, "mx_aggregation_runs_active"),
+          challenges: Observability.sumOf(exposition, "mx_aggregation_challenges_pending")
+        }
+      })
+      yield* seed(40)
+      const small = yield* scrapeRows
+      yield* seed(400)
+      const large = yield* scrapeRows
+      // Eleven times the members, the same reads: active, due, open challenges (one row each), one row
+      // per status class and per run outcome present.
+      assert.deepStrictEqual(
+        { due: small.due, active: small.active, challenges: small.challenges },
+        { due: 20, active: 10, challenges: 5 }
+      )
+      assert.deepStrictEqual(
+        { due: large.due, active: large.active, challenges: large.challenges },
+        { due: 220, active: 110, challenges: 55 }
+      )
+      assert.strictEqual(large.rows, small.rows)
+      assert.isAtMost(large.rows, 6)
+    }).pipe(Effect.scoped), 120_000)
 })
 
 describe("traces", () => {

@@ -34,13 +34,23 @@ export const backgroundSuppression: Duration.Duration = Duration.hours(20)
  * - `Scheduled`: the worker's periodic check.
  * - `UserPresent`: the end user is in the partner's app (the guide's "new session").
  * - `Manual`: an operator asked for an aggregation.
- * - `DataUpdated`: MX reported a completed aggregation (`member_data_updated`, e.g. a background one).
+ * - `Webhook`: an MX webhook (CONNECTION_STATUS, member_data_updated) said the member changed. A
+ *   webhook is a hint that anyone who learns the webhook URL could send: the run follows what MX itself
+ *   says and pulls data MX has and the worker has not, but never calls aggregate.
+ * - `DataUpdated`: as `Webhook` (the name runs journaled by earlier versions carry).
  * - `CredentialsUpdated`: the member's credentials were just updated.
  *
  * @since 0.1.0
  * @category models
  */
-export const Trigger = Schema.Literal("Scheduled", "UserPresent", "Manual", "DataUpdated", "CredentialsUpdated")
+export const Trigger = Schema.Literal(
+  "Scheduled",
+  "UserPresent",
+  "Manual",
+  "Webhook",
+  "DataUpdated",
+  "CredentialsUpdated"
+)
 
 /**
  * @since 0.1.0
@@ -98,6 +108,11 @@ export interface Context {
   readonly lastPulledAt?: number | null | undefined
   /** When this worker last called aggregate for the member (epoch ms), if ever. */
   readonly lastAggregateCalledAt?: number | null | undefined
+  /**
+   * When the member is due for its next check (epoch ms), `null` when it has none. A webhook run that
+   * finds nothing to pull keeps this check (a healthy member without one gets one a cadence away).
+   */
+  readonly nextCheckAt?: number | null | undefined
   /** A credential update just started an aggregation on MX's side (no skip_aggregation). */
   readonly credentialUpdateStartedAggregation?: boolean | undefined
 }
@@ -198,7 +213,8 @@ const within = (since: number | null | undefined, now: number, window: Duration.
  * 4. terminal or non-aggregating members stop; OAuth, credential and institution problems need the
  *    user (LOCKED/IMPEDED aggregate again once the user is back, having acted at the institution);
  * 5. EXPIRED and REJECTED aggregate only when the user is present (MFA will be asked again);
- * 6. MX reported fresh data: pull only;
+ * 6. a webhook (a hint) pulls data MX has and the worker has not pulled, and otherwise leaves the
+ *    member's schedule alone: it never aggregates, whatever the age of the data;
  * 7. a scheduled run pulls only when MX aggregated successfully within `freshness`, waits while a
  *    manual aggregate of ours still suppresses background aggregation, and aggregates stale data;
  * 8. a present user gets an aggregation unless the data is fresher than `presentFreshness`;
@@ -208,7 +224,10 @@ const within = (since: number | null | undefined, now: number, window: Duration.
  * @category rules
  */
 export const decide = (context: Context, options: Options = defaultOptions): Decision => {
-  const { now, observation, trigger, userPresent } = context
+  const { now, observation, trigger } = context
+  const hint = trigger === "Webhook" || trigger === "DataUpdated"
+  // A webhook never stands for the user: whatever a caller says, its run does not aggregate.
+  const userPresent = context.userPresent && !hint
   const status = observation.connection_status
   if (trigger === "CredentialsUpdated" && context.credentialUpdateStartedAggregation === true) {
     return new FollowAggregation({ reason: "the credential update started an aggregation" })
@@ -240,7 +259,7 @@ export const decide = (context: Context, options: Options = defaultOptions): Dec
     case "Processing":
       break
   }
-  if (trigger === "DataUpdated") return new PullOnly({ reason: "MX reported a completed aggregation" })
+  if (hint) return afterWebhook(lastSuccess, context, options)
   if (trigger === "Manual") return new Aggregate({ reason: "requested" })
   if (userPresent || trigger === "UserPresent") {
     return within(lastSuccess, now, options.presentFreshness)
@@ -257,9 +276,24 @@ export const decide = (context: Context, options: Options = defaultOptions): Dec
   return new Aggregate({ reason: lastSuccess === undefined ? "never aggregated" : "data is stale" })
 }
 
-const pullIfNew = (lastSuccess: number | undefined, context: Context, options: Options): Decision =>
+const notPulledYet = (lastSuccess: number | undefined, context: Context): lastSuccess is number =>
   lastSuccess !== undefined && (context.lastPulledAt === null || context.lastPulledAt === undefined ||
-      context.lastPulledAt < lastSuccess)
+    context.lastPulledAt < lastSuccess)
+
+// Stale data is the scheduled check's to aggregate, not a webhook's: otherwise anyone able to send one
+// could make the worker call aggregate, which suppresses MX's background aggregation for 20 hours.
+const afterWebhook = (lastSuccess: number | undefined, context: Context, options: Options): Decision =>
+  notPulledYet(lastSuccess, context)
+    ? new PullOnly({ reason: "MX has data the worker has not pulled" })
+    : new NotNow({
+      until: context.nextCheckAt === null || context.nextCheckAt === undefined
+        ? context.now + Duration.toMillis(options.cadence)
+        : context.nextCheckAt,
+      reason: "a webhook is a hint: nothing new to pull, and aggregating is for the scheduled check or the user"
+    })
+
+const pullIfNew = (lastSuccess: number | undefined, context: Context, options: Options): Decision =>
+  notPulledYet(lastSuccess, context)
     ? new PullOnly({ reason: "MX aggregated recently" })
     : new NotNow({
       until: (lastSuccess ?? context.now) + Duration.toMillis(options.freshness),

@@ -49,11 +49,38 @@ describe("AggregationPolicy.decide", () => {
     assert.strictEqual(decide({ observation: connected(30), lastAggregateCalledAt: hoursAgo(21) })._tag, "Aggregate")
   })
 
-  it("a present user gets a fresh aggregation unless data is minutes old; MX's data webhook pulls only", () => {
+  it("a present user gets a fresh aggregation unless data is minutes old; an operator's trigger aggregates", () => {
     assert.strictEqual(decide({ observation: connected(2), userPresent: true })._tag, "Aggregate")
     assert.strictEqual(decide({ observation: connected(0.1), userPresent: true })._tag, "PullOnly")
-    assert.strictEqual(decide({ observation: connected(0.1), trigger: "DataUpdated" })._tag, "PullOnly")
     assert.strictEqual(decide({ observation: connected(0.1), trigger: "Manual" })._tag, "Aggregate")
+  })
+
+  it("a webhook pulls data MX has and the worker has not, and otherwise keeps the member's next check", () => {
+    for (const trigger of ["Webhook", "DataUpdated"] as const) {
+      assert.strictEqual(decide({ observation: connected(0.1), trigger, lastPulledAt: hoursAgo(1) })._tag, "PullOnly")
+      assert.strictEqual(decide({ observation: connected(30), trigger, lastPulledAt: null })._tag, "PullOnly")
+      const pulled = decide({
+        observation: connected(0.1),
+        trigger,
+        lastPulledAt: hoursAgo(0.05),
+        nextCheckAt: now + 7
+      })
+      assert.deepStrictEqual(pulled._tag === "NotNow" ? pulled.until : pulled._tag, now + 7)
+      // Stale and pulled: the scheduled check (or the user) aggregates, not the webhook.
+      const stale = decide({ observation: connected(30), trigger, lastPulledAt: hoursAgo(29), nextCheckAt: now + 9 })
+      assert.deepStrictEqual(stale._tag === "NotNow" ? stale.until : stale._tag, now + 9)
+      const never = decide({ observation: connected(null), trigger, nextCheckAt: null })
+      assert.deepStrictEqual(never._tag === "NotNow" ? never.until : never._tag, now + 6 * 3_600_000)
+    }
+  })
+
+  it.prop("a webhook never leads to an aggregate call, whatever MX says and whoever claims to be present", [
+    context,
+    fc.constantFrom("Webhook" as const, "DataUpdated" as const),
+    fc.option(fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }), { nil: null })
+  ], ([c, trigger, nextCheckAt]) => {
+    const decision = AggregationPolicy.decide({ ...c, trigger, nextCheckAt })
+    assert.notStrictEqual(decision._tag, "Aggregate")
   })
 
   it.prop("never aggregates a CHALLENGED member: resume instead", [context], ([c]) => {
@@ -93,7 +120,9 @@ describe("AggregationPolicy.decide", () => {
   ], ([c, status]) => {
     const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
     const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
-    assert.strictEqual(decision._tag, c.userPresent ? "Aggregate" : "NeedsUser")
+    // A webhook's run never counts as the user's presence.
+    const present = c.userPresent && c.trigger !== "Webhook" && c.trigger !== "DataUpdated"
+    assert.strictEqual(decision._tag, present ? "Aggregate" : "NeedsUser")
     if (decision._tag === "NeedsUser") assert.strictEqual(decision.need, "presence")
   })
 

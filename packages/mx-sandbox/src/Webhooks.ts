@@ -4,7 +4,8 @@
  * `member_data_updated` after every completed aggregation, background ones included
  * (docs.mx.com/resources/webhooks/aggregation). They are POSTed as JSON to the configured URL with
  * the HttpClient of the environment, in order, and retried with a doubling delay on a transport
- * error or a non-2xx answer.
+ * error or a non-2xx answer. Credentials in the URL (`https://user:password@host/path`, as MX's
+ * webhook configuration takes them) are sent as HTTP Basic authentication.
  *
  * @since 0.1.0
  */
@@ -58,6 +59,23 @@ export interface MemberDataUpdatedPayload {
 export type Payload = ConnectionStatusPayload | MemberDataUpdatedPayload
 
 /**
+ * The request of a delivery: a POST of the payload as JSON to `url`, whose credentials, if any, become
+ * an `Authorization: Basic` header (HTTP clients drop them from the URL).
+ *
+ * @since 0.1.0
+ * @category delivery
+ */
+export const request = (url: string, payload: Payload): HttpClientRequest.HttpClientRequest => {
+  const target = new URL(url)
+  const username = decodeURIComponent(target.username)
+  const password = decodeURIComponent(target.password)
+  target.username = ""
+  target.password = ""
+  const post = HttpClientRequest.post(target.toString()).pipe(HttpClientRequest.bodyUnsafeJson(payload))
+  return username === "" && password === "" ? post : HttpClientRequest.basicAuth(post, username, password)
+}
+
+/**
  * Delivers one payload: POST as JSON, retried `retries` times after a failure with a delay that
  * starts at `retryDelayMs` (MX time, divided by the time scale) and doubles. Fails when every
  * attempt failed; `onFailedAttempt` is told of each failure.
@@ -74,9 +92,11 @@ export const deliver = (options: {
   readonly timeScale: number
   readonly onFailedAttempt: () => void
 }): Effect.Effect<void, unknown> =>
-  HttpClientRequest.post(options.url).pipe(
-    HttpClientRequest.bodyUnsafeJson(options.payload),
-    options.client.execute,
+  Effect.try({
+    try: () => request(options.url, options.payload),
+    catch: () => new Error("the webhook URL is not a valid URL")
+  }).pipe(
+    Effect.flatMap(options.client.execute),
     Effect.flatMap((response) =>
       response.status >= 200 && response.status < 300
         ? Effect.void

@@ -244,4 +244,34 @@ describe("webhooks", () => {
       Effect.provide(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
       Effect.scoped
     ))
+
+  it.live("credentials in the webhook URL are sent as HTTP Basic authentication, not in the URL", () =>
+    Effect.gen(function*() {
+      const received = yield* Queue.unbounded<{ authorization: string | undefined; url: string }>()
+      yield* HttpServer.serveEffect(Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        yield* Queue.offer(received, { authorization: request.headers["authorization"], url: request.url })
+        return HttpServerResponse.empty({ status: 204 })
+      }))
+      const { address } = yield* HttpServer.HttpServer
+      const port = address._tag === "TcpAddress" ? address.port : 0
+      yield* Effect.gen(function*() {
+        yield* userWithMember("LOCKED")
+        const delivery = yield* Queue.take(received).pipe(Effect.timeout(Duration.seconds(5)))
+        assert.strictEqual(delivery.authorization, `Basic ${Buffer.from("mx:p@ss:word").toString("base64")}`)
+        assert.strictEqual(delivery.url, "/hooks?x=1")
+        assert.deepStrictEqual((yield* (yield* Sandbox.Sandbox).stats).webhooks.dropped, 0)
+      }).pipe(
+        Effect.provide(
+          Sandbox.layer({
+            observe: recorder.observe,
+            timeScale: 1_000,
+            webhooks: { url: `http://mx:p%40ss:word@127.0.0.1:${port}/hooks?x=1` }
+          }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        )
+      )
+    }).pipe(
+      Effect.provide(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+      Effect.scoped
+    ))
 })

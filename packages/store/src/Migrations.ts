@@ -173,6 +173,12 @@ const submissionClaims = Effect.gen(function*() {
   yield* sql`ALTER TABLE pending_challenges ADD COLUMN claim_expires_at BIGINT`
 })
 
+/** When the worker last acted on an MX webhook about a member (`WebhookHints`). */
+const webhookHints = Effect.gen(function*() {
+  const sql = yield* SqlClient
+  yield* sql`ALTER TABLE tracked_members ADD COLUMN webhook_hint_at BIGINT`
+})
+
 /**
  * Every migration, keyed `<id>_<name>` as `Migrator.fromRecord` expects. Append new ones; never edit
  * one that has shipped.
@@ -183,7 +189,8 @@ const submissionClaims = Effect.gen(function*() {
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
   "0001_initial_schema": initialSchema,
   "0002_last_aggregate_called": lastAggregateCalled,
-  "0003_submission_claims": submissionClaims
+  "0003_submission_claims": submissionClaims,
+  "0004_webhook_hints": webhookHints
 }
 
 /**

@@ -3,6 +3,13 @@
  * delivered later (webhook, queue, polling API) and marked delivered. Ids are monotonic, so "in order"
  * means "by id".
  *
+ * Ids are also committed in order, which is what lets a reader page through the feed by id
+ * (`listAfter`) without ever skipping an event: on PostgreSQL an identity value is taken when a row is
+ * inserted, not when its transaction commits, so two appenders could commit ids 11 then 10, and a
+ * reader that saw 11 first would never see 10. Appending takes a transaction-scoped advisory lock
+ * before it inserts, so the next append waits for the previous appender's commit. SQLite runs one
+ * writer at a time, which gives the same order.
+ *
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql/SqlClient"
@@ -105,7 +112,19 @@ export interface OutboxService {
   }) => Effect.Effect<ReadonlyArray<OutboxEvent>, StoreError>
   /** Marks events delivered; returns how many were not delivered before. */
   readonly markDelivered: (ids: ReadonlyArray<EventId>, deliveredAt?: number) => Effect.Effect<number, StoreError>
-  /** Recent events, newest first, filtered. `afterId` pages forward from an id a reader has seen. */
+  /**
+   * Events after `afterId` (all events when absent) in id order, at most `limit`, filtered: the
+   * lossless way to read the feed. Pass the last id received as `afterId` to read the next page.
+   */
+  readonly listAfter: (options: {
+    readonly afterId?: EventId | undefined
+    readonly limit: number
+    readonly memberGuid?: Member.MemberGuid | undefined
+  }) => Effect.Effect<ReadonlyArray<OutboxEvent>, StoreError>
+  /**
+   * The newest events, newest first, filtered (`afterId`: only newer than it). For a glance at what
+   * happened lately; a reader that pages with it skips events, `listAfter` is the feed.
+   */
   readonly listRecent: (options?: {
     readonly memberGuid?: Member.MemberGuid | undefined
     readonly userGuid?: Member.UserGuid | undefined
@@ -126,6 +145,15 @@ export class Outbox extends Context.Tag("@mx-aggregation/store/Outbox")<Outbox, 
 const decodeEvents = Schema.decodeUnknown(Schema.Array(OutboxEvent))
 
 /**
+ * The advisory-lock key that orders appends on PostgreSQL (any constant shared by every replica; it
+ * spells "outbox" in ASCII).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const appendLockKey = 0x6f7574626f78
+
+/**
  * Builds the outbox over the `SqlClient` in context.
  *
  * @since 0.1.0
@@ -134,9 +162,17 @@ const decodeEvents = Schema.decodeUnknown(Schema.Array(OutboxEvent))
 export const make: Effect.Effect<OutboxService, never, SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient
 
+  // Held until the enclosing transaction ends (a caller's, such as a run's ending, or the one below):
+  // the next appender takes its id only after this one's commit.
+  const orderAppends = sql.onDialectOrElse({
+    pg: () => sql`SELECT pg_advisory_xact_lock(${appendLockKey})`.pipe(Effect.asVoid),
+    orElse: () => Effect.void
+  })
+
   const append: OutboxService["append"] = (input) =>
     Effect.gen(function*() {
       const createdAt = input.createdAt ?? (yield* Clock.currentTimeMillis)
+      yield* orderAppends
       const rows = yield* sql`INSERT INTO outbox_events ${
         sql.insert({
           member_guid: input.memberGuid,
@@ -148,7 +184,7 @@ export const make: Effect.Effect<OutboxService, never, SqlClient> = Effect.gen(f
       } RETURNING *`
       const [event] = yield* decodeEvents(rows)
       return event!
-    }).pipe(operation("Outbox.append"))
+    }).pipe(sql.withTransaction, operation("Outbox.append"))
 
   const undelivered: OutboxService["undelivered"] = (options) =>
     sql`SELECT * FROM outbox_events WHERE delivered_at IS NULL ${
@@ -167,6 +203,15 @@ export const make: Effect.Effect<OutboxService, never, SqlClient> = Effect.gen(f
       return rows.length
     }).pipe(operation("Outbox.markDelivered"))
 
+  const listAfter: OutboxService["listAfter"] = (options) => {
+    const filters = [
+      sql`id > ${options.afterId ?? 0}`,
+      ...(options.memberGuid === undefined ? [] : [sql`member_guid = ${options.memberGuid}`])
+    ]
+    return sql`SELECT * FROM outbox_events WHERE ${sql.and(filters)} ORDER BY id LIMIT ${options.limit}`
+      .pipe(Effect.flatMap(decodeEvents), operation("Outbox.listAfter"))
+  }
+
   const listRecent: OutboxService["listRecent"] = (options) => {
     const filters = [
       ...(options?.memberGuid === undefined ? [] : [sql`member_guid = ${options.memberGuid}`]),
@@ -178,7 +223,7 @@ export const make: Effect.Effect<OutboxService, never, SqlClient> = Effect.gen(f
       .pipe(Effect.flatMap(decodeEvents), operation("Outbox.listRecent"))
   }
 
-  return Outbox.of({ append, undelivered, markDelivered, listRecent })
+  return Outbox.of({ append, undelivered, markDelivered, listAfter, listRecent })
 })
 
 /**

@@ -86,10 +86,13 @@ export interface PendingChallengesService {
   }) => Effect.Effect<PendingChallenge, StoreError>
   /** The member's open challenges, if any. */
   readonly current: (memberGuid: Member.MemberGuid) => Effect.Effect<Option.Option<PendingChallenge>, StoreError>
-  /** Every open challenge, oldest first. */
+  /** Every open challenge, oldest first (`afterId`: only those after that row, the previous page's last). */
   readonly listPending: (options?: {
     readonly limit?: number | undefined
+    readonly afterId?: number | undefined
   }) => Effect.Effect<ReadonlyArray<PendingChallenge>, StoreError>
+  /** How many challenge rounds are open, counted by the database (one row read). */
+  readonly countPending: Effect.Effect<number, StoreError>
   /** The member's challenge rounds, newest first (open or settled). */
   readonly listByMember: (
     memberGuid: Member.MemberGuid,
@@ -181,10 +184,18 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
     )
 
   const listPending: PendingChallengesService["listPending"] = (options) =>
-    sql`SELECT * FROM pending_challenges WHERE resolved_at IS NULL ORDER BY id LIMIT ${options?.limit ?? 10_000}`.pipe(
+    sql`SELECT * FROM pending_challenges WHERE resolved_at IS NULL AND id > ${options?.afterId ?? 0}
+      ORDER BY id LIMIT ${options?.limit ?? 10_000}`.pipe(
       Effect.flatMap(decodeRows),
       operation("PendingChallenges.listPending")
     )
+
+  // On the partial index pending_challenges_open.
+  const countPending = sql`SELECT COUNT(*) AS n FROM pending_challenges WHERE resolved_at IS NULL`.pipe(
+    Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: DbInt })))),
+    Effect.map(([row]) => row.n),
+    operation("PendingChallenges.countPending")
+  )
 
   const listByMember: PendingChallengesService["listByMember"] = (memberGuid, options) =>
     sql`SELECT * FROM pending_challenges WHERE member_guid = ${memberGuid} ORDER BY id DESC
@@ -224,7 +235,16 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
       operation("PendingChallenges.releaseClaim")
     )
 
-  return PendingChallenges.of({ add, current, listPending, listByMember, claim, releaseClaim, resolve })
+  return PendingChallenges.of({
+    add,
+    current,
+    listPending,
+    countPending,
+    listByMember,
+    claim,
+    releaseClaim,
+    resolve
+  })
 })
 
 /**

@@ -9,9 +9,11 @@ import { Layer } from "effect"
 import * as AccountsAndTransactions from "./AccountsAndTransactions.js"
 import * as AggregationRuns from "./AggregationRuns.js"
 import * as Database from "./Database.js"
+import * as Erasure from "./Erasure.js"
 import * as Outbox from "./Outbox.js"
 import * as PendingChallenges from "./PendingChallenges.js"
 import * as TrackedMembers from "./TrackedMembers.js"
+import * as WebhookHints from "./WebhookHints.js"
 
 /**
  * Every service the store provides.
@@ -25,6 +27,8 @@ export type Services =
   | PendingChallenges.PendingChallenges
   | AccountsAndTransactions.AccountsAndTransactions
   | Outbox.Outbox
+  | WebhookHints.WebhookHints
+  | Erasure.Erasure
 
 /**
  * The services over the `SqlClient` in context (which a `Database` layer has migrated).
@@ -37,7 +41,9 @@ export const layer: Layer.Layer<Services, never, SqlClient> = Layer.mergeAll(
   AggregationRuns.layer,
   PendingChallenges.layer,
   AccountsAndTransactions.layer,
-  Outbox.layer
+  Outbox.layer,
+  WebhookHints.layer,
+  Erasure.layer
 )
 
 /**

@@ -140,6 +140,11 @@ export interface ListOptions {
   readonly tracked?: boolean | "all" | undefined
   readonly limit?: number | undefined
   readonly offset?: number | undefined
+  /**
+   * Only members whose guid sorts after this one: the next page after a page that ended with it
+   * (a stable cursor, where an offset would shift as members are tracked meanwhile).
+   */
+  readonly afterGuid?: Member.MemberGuid | undefined
 }
 
 /**
@@ -173,6 +178,10 @@ export interface TrackedMembersService {
   readonly listDue: (now: number, limit: number) => Effect.Effect<ReadonlyArray<TrackedMember>, StoreError>
   /** Tracked members whose run is active (claimed and not released). */
   readonly listActive: Effect.Effect<ReadonlyArray<TrackedMember>, StoreError>
+  /** How many members `listDue(now, ∞)` would return, counted by the database (one row read). */
+  readonly countDue: (now: number) => Effect.Effect<number, StoreError>
+  /** How many members `listActive` would return, counted by the database (one row read). */
+  readonly countActive: Effect.Effect<number, StoreError>
   /**
    * Sets the member's active run if it has none (or already has this one): a single conditional
    * UPDATE, so exactly one of several concurrent claimers (replicas) wins. `true` when `runId` holds
@@ -230,6 +239,9 @@ const decodeCounts = Schema.decodeUnknown(Schema.Array(Schema.Struct({
   statusClass: nullableColumn(ConnectionStatus.StatusClass, "status_class"),
   count: column(DbInt, "n")
 })))
+
+const decodeCount = (rows: ReadonlyArray<unknown>) =>
+  Effect.map(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: DbInt })))(rows), ([row]) => row.n)
 
 /** Rows per multi-row INSERT: 7 parameters each, far below SQLite's and PostgreSQL's limits. */
 const trackChunk = 500
@@ -312,7 +324,8 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       ...(tracked === "all" ? [] : [sql`tracked = ${tracked ? 1 : 0}`]),
       ...(options.userGuid === undefined ? [] : [sql`user_guid = ${options.userGuid}`]),
       ...(options.statusClass === undefined ? [] : [sql`status_class = ${options.statusClass}`]),
-      ...(options.needsUser === undefined ? [] : [sql`needs_user = ${options.needsUser ? 1 : 0}`])
+      ...(options.needsUser === undefined ? [] : [sql`needs_user = ${options.needsUser ? 1 : 0}`]),
+      ...(options.afterGuid === undefined ? [] : [sql`member_guid > ${options.afterGuid}`])
     ]
     return sql`SELECT * FROM tracked_members WHERE ${sql.and(filters)} ORDER BY member_guid
       LIMIT ${options.limit ?? 1_000_000} OFFSET ${options.offset ?? 0}`.pipe(
@@ -333,6 +346,19 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
   const listActive = sql`SELECT * FROM tracked_members WHERE active_run_id IS NOT NULL ORDER BY claimed_at`.pipe(
     Effect.flatMap(decodeMembers),
     operation("TrackedMembers.listActive")
+  )
+
+  const countDue = (now: number) =>
+    // The same predicates as `listDue`: the count runs on the partial index tracked_members_due.
+    sql`SELECT COUNT(*) AS n FROM tracked_members
+      WHERE tracked = 1 AND active_run_id IS NULL AND next_due_at IS NOT NULL AND next_due_at <= ${now}`.pipe(
+      Effect.flatMap(decodeCount),
+      operation("TrackedMembers.countDue")
+    )
+
+  const countActive = sql`SELECT COUNT(*) AS n FROM tracked_members WHERE active_run_id IS NOT NULL`.pipe(
+    Effect.flatMap(decodeCount),
+    operation("TrackedMembers.countActive")
   )
 
   /** The member is not held for a credential update by anyone but `owner` (a lapsed claim holds nothing). */
@@ -463,6 +489,8 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     list,
     listDue,
     listActive,
+    countDue,
+    countActive,
     claim,
     release,
     claimCredentialUpdate,

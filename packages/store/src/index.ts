@@ -29,6 +29,12 @@ export * as AccountsAndTransactions from "./AccountsAndTransactions.js"
 /** Partner events. @since 0.1.0 */
 export * as Outbox from "./Outbox.js"
 
+/** The debounce of MX webhooks, across replicas. @since 0.1.0 */
+export * as WebhookHints from "./WebhookHints.js"
+
+/** Erasing everything stored about a member, for data-retention requests. @since 0.1.0 */
+export * as Erasure from "./Erasure.js"
+
 /** All services in one layer. @since 0.1.0 */
 export * as Store from "./Store.js"
 

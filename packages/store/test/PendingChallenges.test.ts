@@ -129,4 +129,27 @@ describe.each(TestDatabase.kinds)("PendingChallenges on %s", (kind) => {
         assert.isAtLeast(ids.indexOf(a.id), 0)
       }))
   })
+
+  // A database of its own, so the count is exact.
+  layer(storeLayer(kind))((it) => {
+    it.effect("countPending counts the open rounds listPending lists, as a plain number", () =>
+      Effect.gen(function*() {
+        const pending = yield* PendingChallenges.PendingChallenges
+        const count = Effect.gen(function*() {
+          const n = yield* pending.countPending
+          assert.strictEqual(typeof n, "number")
+          assert.strictEqual(n, (yield* pending.listPending()).length)
+          return n
+        })
+        assert.strictEqual(yield* count, 0)
+        yield* pending.add({ memberGuid: memberGuid("count-a"), runId: runId("a"), challenges: roundOne })
+        yield* pending.add({ memberGuid: memberGuid("count-b"), runId: runId("b"), challenges: roundOne })
+        assert.strictEqual(yield* count, 2)
+        // The next round of a member supersedes its open one: still one open round per member.
+        yield* pending.add({ memberGuid: memberGuid("count-a"), runId: runId("a"), challenges: roundTwo })
+        assert.strictEqual(yield* count, 2)
+        yield* pending.resolve({ memberGuid: memberGuid("count-b"), resolution: "answered" })
+        assert.strictEqual(yield* count, 1)
+      }))
+  })
 })

@@ -296,6 +296,42 @@ describe.each(TestDatabase.kinds)("TrackedMembers on %s", (kind) => {
 
   // A database of its own, so the counts are exact.
   layer(storeLayer(kind))((it) => {
+    it.effect("countDue and countActive count what listDue and listActive list, as plain numbers", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        assert.strictEqual(yield* members.countDue(1_000_000), 0)
+        assert.strictEqual(yield* members.countActive, 0)
+        const guids = Array.from({ length: 9 }, (_, i) => memberGuid(`count-${i}`))
+        // Due at 0..800 in steps of 100.
+        yield* members.trackMany(
+          guids.map((g, i) => ({ memberGuid: g, userGuid: userGuid("count"), nextDueAt: i * 100 }))
+        )
+        yield* members.setNextDue(guids[8]!, null) // not scheduled
+        yield* members.untrack(guids[7]!) // untracked
+        yield* members.claim(guids[0]!, runId("count-0")) // due but running
+        yield* members.claim(guids[6]!, runId("count-6")) // running
+        const agree = (now: number) =>
+          Effect.gen(function*() {
+            const due = yield* members.countDue(now)
+            assert.strictEqual(typeof due, "number")
+            assert.strictEqual(due, (yield* members.listDue(now, 1_000_000)).length, `due at ${now}`)
+            return due
+          })
+        assert.strictEqual(yield* agree(-1), 0)
+        assert.strictEqual(yield* agree(250), 2, "due at 100 and 200; 0 is running")
+        assert.strictEqual(yield* agree(1_000_000), 5, "1..5: 6 runs, 7 is untracked, 8 is unscheduled")
+        const active = yield* members.countActive
+        assert.strictEqual(typeof active, "number")
+        assert.strictEqual(active, 2)
+        assert.strictEqual(active, (yield* members.listActive).length)
+        yield* members.release(guids[0]!, runId("count-0"))
+        assert.strictEqual(yield* members.countActive, 1)
+        assert.strictEqual(yield* agree(1_000_000), 6, "released: due again")
+      }))
+  })
+
+  // A database of its own, so the counts are exact.
+  layer(storeLayer(kind))((it) => {
     it.effect("tracks 10,000 members in bulk and finds the due ones, earliest first", () =>
       Effect.gen(function*() {
         const members = yield* TrackedMembers.TrackedMembers

@@ -129,7 +129,11 @@ export const start = (options: {
     const scope = yield* Effect.scope
     const pass = Effect.gen(function*() {
       const api = options.fleet.anyApi()
-      const pending = yield* api.members.pendingChallenges().pipe(Effect.orElseSucceed(() => []))
+      // A trial has far fewer members than a page holds.
+      const pending = yield* api.members.pendingChallenges({ urlParams: { limit: 1000 } }).pipe(
+        Effect.map((page) => page.challenges),
+        Effect.orElseSucceed(() => [])
+      )
       const now = Date.now()
       const sends: Array<Effect.Effect<void>> = []
       for (const view of pending) {
@@ -163,7 +167,10 @@ export const start = (options: {
         m.fixCredentials === true && !fixed.has(m.memberGuid) && !fixing.has(m.memberGuid)
       )
       if (waitingForCredentials.length > 0) {
-        const views = yield* api.members.list({ urlParams: {} }).pipe(Effect.orElseSucceed(() => []))
+        const views = yield* api.members.list({ urlParams: { limit: 1000 } }).pipe(
+          Effect.map((page) => page.members),
+          Effect.orElseSucceed(() => [])
+        )
         for (const plan of waitingForCredentials) {
           const view = views.find((v) => v.memberGuid === plan.memberGuid)
           if (view?.needsUser !== "credentials" || view.activeRunId !== null) continue

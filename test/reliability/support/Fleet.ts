@@ -9,6 +9,7 @@
 import type { HttpClient } from "@effect/platform"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Effect, Fiber, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import * as Harness from "../../worker/support/harness.js"
 import * as WorkerProcess from "../../worker/support/workerProcess.js"
 import * as MxProxy from "./MxProxy.js"
@@ -23,6 +24,8 @@ export interface Replica {
   readonly port: number
   /** Its cluster runner port, when it runs as one of several runners. */
   readonly runnerPort: number | undefined
+  /** Its MX webhook listener's port (used when the fleet runs with `WORKER_WEBHOOKS=true`). */
+  readonly webhookPort: number
   /** The proxy through which it reaches MX. */
   readonly proxy: MxProxy.MxProxy
   readonly api: ControlApiClient
@@ -107,12 +110,15 @@ export const make = (
     const replicas: Array<Replica> = []
     const inFlight = MxProxy.inFlight()
     const envs: Array<Record<string, string | undefined>> = []
+    // One secret for the fleet's runners, new for every fleet.
+    const runnerSecret = randomBytes(32).toString("hex")
     for (let index = 0; index < options.replicas; index++) {
       const port = yield* WorkerProcess.freePort
       const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
+      const webhookPort = yield* WorkerProcess.freePort
       const proxy = yield* MxProxy.make(sandboxUrl, inFlight, `replica ${index}`)
       const api = yield* Harness.controlApi(port, options.token)
-      replicas.push({ index, port, runnerPort, proxy, api })
+      replicas.push({ index, port, runnerPort, webhookPort, proxy, api })
       const base = yield* Harness.workerEnv({
         timeScale: options.timeScale,
         users: options.users,
@@ -123,9 +129,14 @@ export const make = (
       envs.push({
         ...base,
         MX_BASE_URL: proxy.url,
+        WORKER_WEBHOOK_PORT: String(webhookPort),
         ...(options.storage._tag === "Pg" ? { DATABASE_URL: options.storage.url, SQLITE_FILE: undefined } : {}),
         ...(runnerPort !== undefined
-          ? { WORKER_RUNNER_PORT: String(runnerPort), WORKER_RUNNER_HOST: "127.0.0.1" }
+          ? {
+            WORKER_RUNNER_PORT: String(runnerPort),
+            WORKER_RUNNER_HOST: "127.0.0.1",
+            WORKER_RUNNER_SECRET: runnerSecret
+          }
           : { WORKER_RUNNER_PORT: undefined }),
         // The suite polls the control API often; the per-client limit is for real clients.
         WORKER_API_RATE_LIMIT: "1000000",

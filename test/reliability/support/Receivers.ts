@@ -3,10 +3,11 @@
  *
  * - a partner's notification receiver (`WORKER_NOTIFY_URL`) that answers 500, drops the connection or
  *   answers slowly for a share of the requests, and is down (503) for whole windows;
- * - a relay between the sandbox's MX webhooks and the replicas' `POST /webhooks/mx` that delivers each
- *   webhook one to three times, after random delays (so duplicated and reordered), to a random running
- *   replica, while a forger sends webhooks MX never sent (wrong statuses, unknown members, bodies that
- *   are not JSON).
+ * - a relay between the sandbox's MX webhooks and the replicas' webhook listeners (`POST /webhooks/mx`
+ *   with the Basic credentials MX would send) that delivers each webhook one to three times, after
+ *   random delays (so duplicated and reordered), to a random running replica, while a forger sends
+ *   webhooks MX never sent (wrong statuses, unknown members, bodies that are not JSON), half of them
+ *   without credentials (which must be refused) and half with them (a leaked password: still hints).
  */
 import * as Notifications from "@mx-aggregation/worker/Notifications"
 import { Effect, Either, Fiber, Schema, type Scope } from "effect"
@@ -137,6 +138,11 @@ export interface RelayOptions {
   readonly forgedPerSecond: number
 }
 
+/** The Basic credentials the relay delivers with (`WORKER_WEBHOOK_USERNAME` / `WORKER_WEBHOOK_PASSWORD`). */
+export const relayCredentials = { username: "mx", password: "reliability-webhook-password-0123456789" } as const
+
+const basic = `Basic ${Buffer.from(`${relayCredentials.username}:${relayCredentials.password}`).toString("base64")}`
+
 /** What the relay and the forger did. */
 export interface Relay {
   readonly url: string
@@ -147,8 +153,10 @@ export interface Relay {
     readonly delivered: number
     readonly duplicates: number
     readonly forged: number
-    /** Answers of the worker with a 5xx (it must answer 202, or 400 to a bad body). */
+    /** Answers of the worker with a 5xx (it must answer 204, 400 to a bad body, 401 without credentials). */
     readonly serverErrors: number
+    /** Forgeries without credentials that were not answered 401. */
+    readonly unauthenticatedAccepted: number
     /** Deliveries that found no replica listening (it was down). */
     readonly unreachable: number
   }
@@ -171,8 +179,9 @@ export const relay = (
     let forged = 0
     let serverErrors = 0
     let unreachable = 0
+    let unauthenticatedAccepted = 0
     let forging = options.forgedPerSecond > 0
-    const post = async (body: string) => {
+    const post = async (body: string, authenticated = true) => {
       const live = targets()
       if (live.length === 0) {
         unreachable++
@@ -182,17 +191,19 @@ export const relay = (
       try {
         const answer = await fetch(`${target}/webhooks/mx`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...(authenticated ? { authorization: basic } : {}) },
           body
         })
         await answer.arrayBuffer()
         delivered++
         if (answer.status >= 500) serverErrors++
+        if (!authenticated && answer.status !== 401) unauthenticatedAccepted++
       } catch {
         unreachable++
       }
     }
-    const later = (body: string) => setTimeout(() => void post(body), rng.int(0, options.maxDelayMs))
+    const later = (body: string, authenticated = true) =>
+      setTimeout(() => void post(body, authenticated), rng.int(0, options.maxDelayMs))
     const url = yield* serve((request, response) => {
       void readBody(request).then((body) => {
         fromMx++
@@ -226,7 +237,7 @@ export const relay = (
         Effect.sync(() => {
           if (!forging || targets().length === 0) return
           forged++
-          later(forgery())
+          later(forgery(), rng.chance(0.5))
         }).pipe(Effect.zipRight(Effect.sleep(`${Math.round(1000 / options.forgedPerSecond)} millis`)), Effect.forever)
       )
       yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
@@ -236,6 +247,6 @@ export const relay = (
       stopForging: () => {
         forging = false
       },
-      counts: () => ({ fromMx, delivered, duplicates, forged, serverErrors, unreachable })
+      counts: () => ({ fromMx, delivered, duplicates, forged, serverErrors, unauthenticatedAccepted, unreachable })
     }
   })

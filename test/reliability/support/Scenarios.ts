@@ -71,7 +71,8 @@ export const reach = (
       case "mid-MFA-wait":
         return Effect.gen(function*() {
           for (;;) {
-            const pending = yield* context.fleet.anyApi().members.pendingChallenges().pipe(
+            const pending = yield* context.fleet.anyApi().members.pendingChallenges({ urlParams: {} }).pipe(
+              Effect.map((page) => page.challenges),
               Effect.orElseSucceed(() => [])
             )
             if (pending.length > 0) {

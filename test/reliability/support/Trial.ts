@@ -317,7 +317,7 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
         const fleet = fleetRef
         return fleet === undefined
           ? []
-          : fleet.replicas.filter((r) => fleet.running(r.index)).map((r) => `http://127.0.0.1:${r.port}`)
+          : fleet.replicas.filter((r) => fleet.running(r.index)).map((r) => `http://127.0.0.1:${r.webhookPort}`)
       },
       members.map((m) => m.memberGuid)
     )
@@ -329,10 +329,15 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
       runners: spec.runners,
       timeScale: spec.timeScale,
       users: spec.discover === false ? [] : userGuids,
-      token: `reliability-${spec.scenario}-token`,
+      // WORKER_API_TOKEN must be at least 32 characters with MX.
+      token: `reliability-${spec.scenario}-token-0123456789abcdef0123456789`,
       env: {
         ...(receiver === undefined ? {} : { WORKER_NOTIFY_URL: receiver.url, WORKER_NOTIFY_SECRET: receiver.secret }),
-        ...(relay === undefined ? {} : { WORKER_WEBHOOKS: "true" }),
+        ...(relay === undefined ? {} : {
+          WORKER_WEBHOOKS: "true",
+          WORKER_WEBHOOK_USERNAME: Receivers.relayCredentials.username,
+          WORKER_WEBHOOK_PASSWORD: Receivers.relayCredentials.password
+        }),
         ...spec.env
       }
     })
@@ -552,6 +557,9 @@ export const run = (spec: Spec): Effect.Effect<Result> => {
     }
     if (relay !== undefined && relay.counts().serverErrors > 0) {
       violations.push(`${relay.counts().serverErrors} webhook(s) answered with a 5xx`)
+    }
+    if (relay !== undefined && relay.counts().unauthenticatedAccepted > 0) {
+      violations.push(`${relay.counts().unauthenticatedAccepted} webhook(s) without credentials were not refused (401)`)
     }
     for (const exit of theFleet.unexpectedExits()) {
       note(exit)

@@ -8,7 +8,7 @@
 import { Command, Options } from "@effect/cli"
 import { Member } from "@mx-aggregation/domain"
 import { Effect, Option, Schema } from "effect"
-import { PendingChallengeView } from "../ControlApi.js"
+import { maxPageSize, PendingChallengeView } from "../ControlApi.js"
 import * as ControlClient from "./ControlClient.js"
 import { guid, member } from "./MembersCommand.js"
 import * as Output from "./Output.js"
@@ -63,7 +63,11 @@ export const list = Command.make(
       Effect.gen(function*() {
         const pending: ReadonlyArray<PendingChallengeView> = Option.isSome(options.member)
           ? [yield* client.members.challenges({ path: { memberGuid: options.member.value } })]
-          : yield* client.members.pendingChallenges()
+          : yield* ControlClient.allPages((cursor) =>
+            client.members.pendingChallenges({ urlParams: { cursor, limit: maxPageSize } }).pipe(
+              Effect.map((page) => ({ items: page.challenges, next: page.next }))
+            )
+          )
         yield* Output.print(options, Schema.Array(PendingChallengeView), pending, challengesText)
       }))
 ).pipe(Command.withDescription("List the MFA challenges members are waiting on"))

@@ -1,7 +1,7 @@
 /**
  * The `mx-aggregation` command line (@effect/cli): run the worker or the sandbox, migrate the
  * database, and operate a running worker through its control API (members, MFA challenges, new
- * credentials, user presence, aggregation triggers).
+ * credentials, user presence, aggregation triggers, erasure of a member's data).
  *
  * `main` is what the bin runs: it prints every failure, a bad argument included, as one line on
  * standard error (`mx-aggregation: <what went wrong>`) and gives the exit code: 0, 1 for a failed
@@ -19,6 +19,7 @@ import * as CredentialsCommand from "./CredentialsCommand.js"
 import * as MembersCommand from "./MembersCommand.js"
 import * as MigrateCommand from "./MigrateCommand.js"
 import * as PresentCommand from "./PresentCommand.js"
+import * as PurgeCommand from "./PurgeCommand.js"
 import * as SandboxCommand from "./SandboxCommand.js"
 import * as Secrets from "./Secrets.js"
 import * as WorkerCommand from "./WorkerCommand.js"
@@ -55,7 +56,8 @@ export const command = Command.make(name).pipe(
     ChallengesCommand.command,
     CredentialsCommand.command,
     PresentCommand.command,
-    AggregateCommand.command
+    AggregateCommand.command,
+    PurgeCommand.command
   ])
 )
 

@@ -14,6 +14,9 @@ import { ConfigError, Predicate, Schema } from "effect"
  * - `Unreachable`: no worker answered at the URL.
  * - `Unauthorized`: the worker refused the token.
  * - `NotFound`, `Conflict`, `Invalid`, `Upstream`: the control API's answers (404, 409, 400, 502).
+ * - `Unavailable`: the worker cannot serve now (its database is down, too many requests, too slow):
+ *   try again later.
+ * - `NotConfirmed`: the user did not confirm a destructive command (exit 1).
  * - `BadResponse`: the worker answered something the client could not read.
  * - `Config`: an environment variable is missing or invalid.
  * - `Failed`: a command that runs a process (worker, sandbox, migrate) failed.
@@ -30,6 +33,8 @@ export const Reason = Schema.Literal(
   "Conflict",
   "Invalid",
   "Upstream",
+  "Unavailable",
+  "NotConfirmed",
   "BadResponse",
   "Config",
   "Failed",

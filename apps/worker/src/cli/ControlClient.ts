@@ -119,8 +119,8 @@ const messageOf = (error: unknown): string =>
   Predicate.hasProperty(error, "message") && typeof error.message === "string" ? error.message : String(error)
 
 /**
- * Turns a failed control-API call into one line the user can act on. Knows the API's errors
- * (401, 404, 409, 400, 502), transport failures and unreadable responses.
+ * Turns a failed control-API call into one line the user can act on. Knows the API's problems
+ * (401, 404, 409, 400, 429, 502, 503), transport failures and unreadable responses.
  *
  * @since 0.1.0
  * @category errors
@@ -146,8 +146,19 @@ export const toCliError = (baseUrl: string) => (error: unknown): CliError => {
         : ` (${problems.map((p) => `${p.challengeGuid}: ${p.reason}`).join(", ")})`
       return new CliError({ reason: "Invalid", message: `${messageOf(error)}${detail}` })
     }
+    case "BadRequest":
+      return new CliError({ reason: "Invalid", message: messageOf(error) })
     case "Upstream":
       return new CliError({ reason: "Upstream", message: `MX failed: ${messageOf(error)}` })
+    case "Unavailable":
+    case "NotReady":
+    case "Timeout":
+    case "TooManyRequests": {
+      const retryAfter = Predicate.hasProperty(error, "retryAfter") && typeof error.retryAfter === "number"
+        ? ` (try again in ${error.retryAfter} s)`
+        : ""
+      return new CliError({ reason: "Unavailable", message: `${messageOf(error)}${retryAfter}` })
+    }
     case "RequestError":
       return new CliError({
         reason: "Unreachable",
@@ -176,6 +187,28 @@ export const toCliError = (baseUrl: string) => (error: unknown): CliError => {
 
 const causeText = (error: unknown): string =>
   describe(Predicate.hasProperty(error, "cause") && error.cause !== undefined ? error.cause : error)
+
+/**
+ * Every item of a paginated list, following each page's `next` cursor until the last page.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const allPages = <A, E, R>(
+  page: (
+    cursor: string | undefined
+  ) => Effect.Effect<{ readonly items: ReadonlyArray<A>; readonly next: string | null }, E, R>
+): Effect.Effect<ReadonlyArray<A>, E, R> =>
+  Effect.gen(function*() {
+    const all: Array<A> = []
+    let cursor: string | undefined = undefined
+    for (;;) {
+      const { items, next }: { readonly items: ReadonlyArray<A>; readonly next: string | null } = yield* page(cursor)
+      all.push(...items)
+      if (next === null) return all
+      cursor = next
+    }
+  })
 
 /**
  * Runs a command's work against the worker: builds the client, runs `f`, maps failures to `CliError`.

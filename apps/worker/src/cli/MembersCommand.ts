@@ -8,7 +8,7 @@ import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import { ConnectionStatus, Member } from "@mx-aggregation/domain"
 import { Effect, Either, Option, Schema } from "effect"
-import { MemberDetail, MemberView } from "../ControlApi.js"
+import { maxPageSize, MemberDetail, MemberView } from "../ControlApi.js"
 import * as ControlClient from "./ControlClient.js"
 import * as Output from "./Output.js"
 
@@ -139,12 +139,16 @@ export const list = Command.make(
   { ...ControlClient.connection, statusClass, user },
   (options) =>
     ControlClient.withClient(options, (client) =>
-      client.members.list({
-        urlParams: {
-          statusClass: Option.getOrUndefined(options.statusClass),
-          userGuid: Option.getOrUndefined(options.user)
-        }
-      }).pipe(Effect.flatMap((members) => Output.print(options, Schema.Array(MemberView), members, membersTable))))
+      ControlClient.allPages((cursor) =>
+        client.members.list({
+          urlParams: {
+            statusClass: Option.getOrUndefined(options.statusClass),
+            userGuid: Option.getOrUndefined(options.user),
+            cursor: cursor === undefined ? undefined : Member.MemberGuid.make(cursor),
+            limit: maxPageSize
+          }
+        }).pipe(Effect.map((page) => ({ items: page.members, next: page.next })))
+      ).pipe(Effect.flatMap((members) => Output.print(options, Schema.Array(MemberView), members, membersTable))))
 ).pipe(Command.withDescription("List the tracked members, with their status and next action"))
 
 /**
@@ -209,17 +213,20 @@ export const untrack = Command.make(
   "untrack",
   { ...ControlClient.connection, member },
   (options) =>
-    ControlClient.withClient(options, (client) =>
-      client.members.untrack({ path: { memberGuid: options.member } }).pipe(
-        Effect.flatMap((result) =>
-          Output.print(
-            options,
-            Schema.Struct({ untracked: Schema.Boolean }),
-            result,
-            (r) => r.untracked ? `${options.member} is no longer tracked.` : `${options.member} was not tracked.`
+    ControlClient.withClient(
+      options,
+      (client) =>
+        client.members.untrack({ path: { memberGuid: options.member }, urlParams: {} }).pipe(
+          Effect.flatMap((result) =>
+            Output.print(
+              options,
+              Schema.Struct({ untracked: Schema.Boolean }),
+              { untracked: "untracked" in result && result.untracked },
+              (r) => r.untracked ? `${options.member} is no longer tracked.` : `${options.member} was not tracked.`
+            )
           )
         )
-      ))
+    )
 ).pipe(Command.withDescription("Stop tracking a member"))
 
 /**

@@ -47,7 +47,9 @@ export const options = {
   ),
   seed: Options.text("seed").pipe(Options.withDescription("Seeds guids, data and faults"), Options.optional),
   webhookUrl: Options.text("webhook-url").pipe(
-    Options.withDescription("Where to POST MX webhooks (e.g. the worker's /webhooks/mx)"),
+    Options.withDescription(
+      "Where to POST MX webhooks (e.g. the worker's webhook listener, https://user:password@host:8788/webhooks/mx: credentials in the URL are sent as HTTP Basic)"
+    ),
     Options.optional
   ),
   clientId: Options.text("client-id").pipe(
