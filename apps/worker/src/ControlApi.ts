@@ -16,7 +16,8 @@ import {
   OpenApi
 } from "@effect/platform"
 import { ConnectionStatus, CredentialUpdate, Member } from "@mx-aggregation/domain"
-import { Schema } from "effect"
+import { Erasure } from "@mx-aggregation/store"
+import { Schema, Struct } from "effect"
 import * as Problem from "./Problem.js"
 
 /**
@@ -229,16 +230,8 @@ export class Untracked extends Schema.Class<Untracked>("Untracked")({
  */
 export class Purged extends Schema.Class<Purged>("Purged")({
   purged: Schema.Literal(true),
-  removed: Schema.Struct({
-    trackedMembers: Schema.Number,
-    runs: Schema.Number,
-    runObservations: Schema.Number,
-    pendingChallenges: Schema.Number,
-    accounts: Schema.Number,
-    transactions: Schema.Number,
-    pullWatermarks: Schema.Number,
-    outboxEvents: Schema.Number
-  })
+  /** Rows removed per table: the store's own count (`Erasure.Erased`), without the run ids. */
+  removed: Schema.Struct(Struct.omit(Erasure.Erased.fields, "runIds"))
 }) {}
 
 /**
