@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
@@ -31,12 +30,13 @@ import {
   Untracked
 } from "./ControlApi.js"
 import { EngineConfig } from "./EngineConfig.js"
+import * as Listener from "./Listener.js"
 import { MemberErasure } from "./MemberErasure.js"
 import * as MxTime from "./MxTime.js"
 import { Conflict, Invalid, NotFound, NotReady, Unavailable, unavailableRetryAfter, Upstream } from "./Problem.js"
 import * as ProblemResponses from "./ProblemResponses.js"
 import * as RequestLog from "./RequestLog.js"
-import * as Tls from "./Tls.js"
+import type * as Tls from "./Tls.js"
 
 /** The token's check and the `Authorization` middleware (see `Authentication`). @since 0.1.0 */
 export { AuthorizationLive, tokenMatches } from "./Authentication.js"
@@ -343,5 +343,5 @@ export const serverLayer = (options: {
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(ApiLive(options.token)),
     HttpServer.withLogAddress,
-    Layer.provideMerge(NodeHttpServer.layer(Tls.makeServer(options.tls), { port: options.port, host: options.host }))
+    Layer.provideMerge(Listener.layer(options))
   )

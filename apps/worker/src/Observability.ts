@@ -19,7 +19,6 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import type { AggregationRuns, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
@@ -46,8 +45,8 @@ import {
   type Redacted,
   type Scope
 } from "effect"
-import { createServer } from "node:http"
 import { EngineConfig } from "./EngineConfig.js"
+import * as Listener from "./Listener.js"
 import * as Metrics from "./Metrics.js"
 import * as MetricsAccess from "./MetricsAccess.js"
 import * as MxTime from "./MxTime.js"
@@ -200,7 +199,7 @@ export const layerMetricsServer = (options: {
     })
   ).pipe(
     // A failure to listen (port taken) is a defect of the configuration: stop start-up with it.
-    Layer.provide(Layer.orDie(NodeHttpServer.layer(createServer, { port: options.port, host })))
+    Layer.provide(Layer.orDie(Listener.layer({ port: options.port, host })))
   )
 }
 

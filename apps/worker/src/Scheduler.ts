@@ -8,7 +8,7 @@
 import { Singleton } from "@effect/cluster"
 import type { Member } from "@mx-aggregation/domain"
 import { TrackedMembers } from "@mx-aggregation/store"
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Schedule } from "effect"
 import { Aggregations } from "./Aggregations.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as MxTime from "./MxTime.js"
@@ -90,7 +90,13 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
       // The intervals are MX time too.
       MxTime.within(config.mxClock)
     )
-  }).pipe(Effect.onExit(() => Effect.logInfo("the scheduler stopped on this replica")))
+  }).pipe(
+    Effect.onExit((exit) =>
+      Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+        ? Effect.logError("the scheduler stopped on this replica", exit.cause)
+        : Effect.logInfo("the scheduler stopped on this replica")
+    )
+  )
 
 /**
  * The scheduler as a cluster singleton.

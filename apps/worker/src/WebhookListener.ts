@@ -16,7 +16,6 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { Member } from "@mx-aggregation/domain"
 import {
   Cause,
@@ -34,7 +33,8 @@ import {
 } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Aggregations } from "./Aggregations.js"
-import * as Tls from "./Tls.js"
+import * as Listener from "./Listener.js"
+import type * as Tls from "./Tls.js"
 
 /**
  * The path MX posts to.
@@ -319,5 +319,5 @@ const make = (options: Options) =>
  */
 export const layer = (options: Options): Layer.Layer<WebhookListener, HttpServerError.ServeError, Aggregations> =>
   Layer.scoped(WebhookListener, make(options)).pipe(
-    Layer.provide(NodeHttpServer.layer(Tls.makeServer(options.tls), { port: options.port, host: options.host }))
+    Layer.provide(Listener.layer(options))
   )

@@ -62,6 +62,9 @@ export * as WebhookListener from "./WebhookListener.js"
 /** HTTPS for the listeners. @since 0.1.0 */
 export * as Tls from "./Tls.js"
 
+/** The listeners' HTTP servers, closed within a grace period. @since 0.1.0 */
+export * as Listener from "./Listener.js"
+
 /** MX webhook wake-ups. @since 0.1.0 */
 export * as Wakeups from "./Wakeups.js"
 
