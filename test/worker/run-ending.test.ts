@@ -11,10 +11,11 @@
  * once, a new run found it DENIED again and asked the user for credentials a second time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Member } from "@mx-aggregation/domain"
-import { AggregationRuns, Outbox, Store, TrackedMembers } from "@mx-aggregation/store"
+import { Member } from "@mx-aggregation/domain"
+import { Sandbox } from "@mx-aggregation/mx-sandbox"
+import { AggregationRuns, Outbox, PendingChallenges, Store, StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Aggregations, AggregationWorkflow } from "@mx-aggregation/worker"
-import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, Layer, Option, Redacted } from "effect"
 import { ended, eventually, harness, newMember } from "./harness.js"
 
 /**
@@ -102,6 +103,83 @@ describe("a run ends once", () => {
           const all = yield* runs.listByMember(memberGuid as Member.MemberGuid)
           assert.deepStrictEqual(all.map((r) => r.outcome), ["credentials_required"])
         }).pipe(Effect.provide(harness({ store: gate.store })))
+      }),
+    60_000
+  )
+})
+
+/**
+ * The store, with `PendingChallenges.current` failing once (the worker's database unreachable) when
+ * armed: what made a run waiting for MFA answers fail in the reliability trials' database restart.
+ */
+const makeOutage = Effect.gen(function*() {
+  let armed = false
+  const failed = yield* Deferred.make<void>()
+  const store = Layer.effect(
+    PendingChallenges.PendingChallenges,
+    Effect.map(PendingChallenges.PendingChallenges, (pending) =>
+      PendingChallenges.PendingChallenges.of({
+        ...pending,
+        current: (memberGuid) =>
+          Effect.suspend(() => {
+            if (!armed) return pending.current(memberGuid)
+            armed = false
+            return Effect.zipRight(
+              Deferred.succeed(failed, void 0),
+              new StoreError.StoreError({
+                reason: "QueryFailed",
+                operation: "PendingChallenges.current",
+                message: "the database is restarting"
+              })
+            )
+          })
+      }))
+  ).pipe(Layer.provideMerge(Store.layer))
+  return { store, arm: Effect.sync(() => (armed = true)), failed: Deferred.await(failed) }
+})
+
+describe("a run that ends while it waits for MFA answers", () => {
+  it.live(
+    "cancels its round: answers sent afterwards are refused, and nothing resumes MX beside the next run",
+    () =>
+      Effect.gen(function*() {
+        const outage = yield* makeOutage
+        return yield* Effect.gen(function*() {
+          const aggregations = yield* Aggregations.Aggregations
+          const pending = yield* PendingChallenges.PendingChallenges
+          const tracked = yield* TrackedMembers.TrackedMembers
+          const sandbox = yield* Sandbox.Sandbox
+          const { memberGuid } = yield* newMember("challenge")
+          const started = yield* aggregations.start(memberGuid, "Scheduled")
+          assert.strictEqual(started._tag, "Started")
+          const runId = started.runId!
+          const round = yield* eventually("the run waits for answers", pending.current(memberGuid))
+
+          // The run's next check of the challenge meets the database down: the run ends as failed.
+          yield* outage.arm
+          yield* outage.failed
+          const { run } = yield* ended(runId)
+          assert.strictEqual(run.outcome, "failed")
+          assert.include(run.failureReason ?? "", "StoreError")
+
+          // Its round ended with it: nobody waits on it.
+          assert.isTrue(Option.isNone(yield* pending.current(memberGuid)), "no open round")
+          const rounds = yield* pending.listByMember(memberGuid)
+          assert.deepStrictEqual(rounds.map((r) => [r.id, r.resolution]), [[round.id, "cancelled"]])
+          const member = Option.getOrThrow(yield* tracked.get(memberGuid))
+          assert.strictEqual(member.activeRunId, null)
+
+          // The user's answers come late: refused, and MX is not resumed (the next run asks again).
+          const answered = yield* Effect.either(aggregations.answerChallenges(
+            memberGuid,
+            round.challenges.map((c) => new Member.CredentialValue({ guid: c.guid, value: Redacted.make("correct") }))
+          ))
+          assert.isTrue(Either.isLeft(answered) && answered.left._tag === "MemberNotWaiting")
+          assert.strictEqual((yield* sandbox.stats).byOperation["resumeAggregation"] ?? 0, 0)
+        }).pipe(Effect.provide(harness({
+          store: outage.store,
+          engine: { challengeWatchInterval: Duration.minutes(2), mfaTimeout: Duration.hours(1) }
+        })))
       }),
     60_000
   )

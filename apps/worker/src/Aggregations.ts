@@ -285,7 +285,11 @@ export const make = Effect.gen(function*() {
   const sharding = yield* Sharding.Sharding
   const messages = yield* MessageStorage.MessageStorage
   const store = yield* Effect.context<
-    SqlClient.SqlClient | AggregationRuns.AggregationRuns | TrackedMembers.TrackedMembers | Outbox.Outbox
+    | SqlClient.SqlClient
+    | AggregationRuns.AggregationRuns
+    | TrackedMembers.TrackedMembers
+    | Outbox.Outbox
+    | PendingChallenges.PendingChallenges
   >()
 
   const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>

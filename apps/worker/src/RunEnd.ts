@@ -14,7 +14,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { Member } from "@mx-aggregation/domain"
-import { AggregationRuns, Outbox, StoreError, TrackedMembers } from "@mx-aggregation/store"
+import { AggregationRuns, Outbox, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Effect } from "effect"
 
 /**
@@ -51,8 +51,8 @@ export interface RunEnding {
 }
 
 /**
- * Ends the run, records what its member needs next, appends the partner's event and releases the
- * member, all in one transaction. `false`, with nothing changed, when the run had ended already.
+ * Ends the run, cancels the MFA round it still waited on, records what its member needs next, appends
+ * the partner's event and releases the member, all in one transaction. `false`, with nothing changed, when the run had ended already.
  *
  * @since 0.1.0
  * @category operations
@@ -64,12 +64,16 @@ export const endRun = (ending: RunEnding) =>
       const runs = yield* AggregationRuns.AggregationRuns
       const tracked = yield* TrackedMembers.TrackedMembers
       const outbox = yield* Outbox.Outbox
+      const pending = yield* PendingChallenges.PendingChallenges
       const ended = yield* runs.finish({
         runId: ending.runId,
         outcome: ending.outcome,
         failureReason: ending.failureReason
       })
       if (!ended) return false
+      // A round the run still waited on (it failed, or recovery ended it) is nobody's now: answers to it
+      // would resume MX beside the member's next run. That run asks again if MX still does.
+      yield* pending.resolve({ memberGuid: ending.memberGuid, runId: ending.runId, resolution: "cancelled" })
       yield* tracked.recordOutcome({ memberGuid: ending.memberGuid, ...ending.member })
       if (ending.event !== null) yield* outbox.append({ memberGuid: ending.memberGuid, ...ending.event })
       yield* tracked.release(ending.memberGuid, ending.runId)

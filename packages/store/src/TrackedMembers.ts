@@ -187,6 +187,9 @@ export interface TrackedMembersService {
    * UPDATE, so exactly one of several concurrent claimers (replicas) wins. `true` when `runId` holds
    * the member afterwards. A credential update in progress (a live `claimCredentialUpdate` of another
    * owner) keeps the member; a lapsed one, or the caller's own (`credentialUpdate`), passes to the run.
+   * So does a submission of MFA answers whose outcome is not known yet (a live `PendingChallenges.claim`
+   * on a round not closed as answered, e.g. one cancelled when its run ended): its resume may be on its
+   * way to MX, and a new run would read the member beside it.
    */
   readonly claim: (memberGuid: Member.MemberGuid, runId: RunId, options?: ClaimOptions) => Effect.Effect<
     boolean,
@@ -380,7 +383,10 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
             credential_update_expires_at = NULL,
             updated_at = ${now}
         WHERE member_guid = ${memberGuid} AND tracked = 1 AND (active_run_id IS NULL OR active_run_id = ${runId})
-          AND ${credentialUpdateFree(now, options.credentialUpdate)}${
+          AND ${credentialUpdateFree(now, options.credentialUpdate)}
+          AND (active_run_id = ${runId} OR NOT EXISTS (SELECT 1 FROM pending_challenges p
+            WHERE p.member_guid = ${memberGuid} AND p.claimed_by IS NOT NULL AND p.claim_expires_at > ${now}
+              AND (p.resolution IS NULL OR p.resolution <> 'answered')))${
         options.lastReadBefore === undefined
           ? sql``
           : sql` AND (last_read_at IS NULL OR last_read_at <= ${options.lastReadBefore})`

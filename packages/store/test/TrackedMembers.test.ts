@@ -1,6 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Clock, Effect, Option, TestClock } from "effect"
-import { TestDatabase, TrackedMembers } from "../src/index.js"
+import { Member } from "@mx-aggregation/domain"
+import { Clock, Effect, Option, Schema, TestClock } from "effect"
+import { PendingChallenges, TestDatabase, TrackedMembers } from "../src/index.js"
 import { memberGuid, runId, storeLayer, userGuid } from "./fixtures.js"
 
 const mustGet = (guid: ReturnType<typeof memberGuid>) =>
@@ -176,6 +177,43 @@ describe.each(TestDatabase.kinds)("TrackedMembers on %s", (kind) => {
         assert.isTrue(yield* members.claim(guid, runId("after-lapse")), "a lapsed claim keeps no run out")
         assert.strictEqual((yield* mustGet(guid)).credentialUpdateBy, null)
         assert.isFalse(yield* members.claimCredentialUpdate(memberGuid("credentials-unknown"), "x", start + 9_000))
+      }))
+
+    it.effect("a submission of MFA answers with an unknown outcome keeps a new run out until it is answered or lapses", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        const pending = yield* PendingChallenges.PendingChallenges
+        const guid = memberGuid("submission-claim")
+        yield* members.track({ memberGuid: guid, userGuid: userGuid(1) })
+        assert.isTrue(yield* members.claim(guid, runId("challenged")))
+        const round = yield* pending.add({
+          memberGuid: guid,
+          runId: runId("challenged"),
+          challenges: Schema.decodeUnknownSync(Schema.Array(Member.Challenge))([
+            { guid: "CRD-1", type: "TEXT", label: "Code?" }
+          ])
+        })
+        const start = yield* Clock.currentTimeMillis
+        assert.isTrue(yield* pending.claim({ id: round.id, owner: "answers", expiresAt: start + 1_000 }))
+        assert.isTrue(yield* members.claim(guid, runId("challenged")), "the round's own run keeps the member")
+        // The run ends (its round cancelled) while the answers may be on their way to MX.
+        assert.isTrue(
+          yield* pending.resolve({ memberGuid: guid, runId: runId("challenged"), resolution: "cancelled" })
+        )
+        assert.isTrue(yield* members.release(guid, runId("challenged")))
+        assert.isFalse(yield* members.claim(guid, runId("next")), "no new run beside the submission")
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* members.claim(guid, runId("next")), "once the submission's claim lapsed")
+        assert.isTrue(yield* members.release(guid, runId("next")))
+
+        // A round closed as answered: its submission is over, whatever its claim says.
+        assert.isTrue(yield* members.claim(guid, runId("answered")))
+        const answered = yield* pending.add({ memberGuid: guid, runId: runId("answered"), challenges: [] })
+        const now = yield* Clock.currentTimeMillis
+        assert.isTrue(yield* pending.claim({ id: answered.id, owner: "answers", expiresAt: now + 60_000 }))
+        assert.isTrue(yield* pending.resolve({ memberGuid: guid, runId: runId("answered"), resolution: "answered" }))
+        assert.isTrue(yield* members.release(guid, runId("answered")))
+        assert.isTrue(yield* members.claim(guid, runId("after-answer")))
       }))
 
     it.effect("reads are recorded, a release counts as its run's last read, and a claim can wait for the spacing", () =>
