@@ -68,7 +68,14 @@ export interface ListOptions {
 }
 
 /**
- * The fields of a new user. All optional: MX creates a user from `{ "user": {} }`.
+ * The fields of a new user. Each is optional, but MX refuses an empty user object: its spec says of
+ * `POST /users` "None of these parameters are required, but the user object cannot be empty"
+ * (mxenabled/openapi `openapi/mx_platform_api.yml`, and `v20250224.yml`, `createUser` requestBody
+ * description; vendored in `vendor/mx-openapi/`). So when none is given, `createUser` sends
+ * `{"user":{"is_disabled":false}}`: `false` is MX's default for `is_disabled` (v20250224
+ * `UserCreateRequest.is_disabled`: "Defaults to `false`"), so the user is the one MX would create
+ * from no field, and the object is not empty. Giving an `id` is better still: after an unknown
+ * outcome, `listUsers` can find the user by it.
  *
  * @since 0.1.0
  * @category params
@@ -436,6 +443,20 @@ const credentialsToWire = (values: ReadonlyArray<Member.CredentialValue>) =>
 const defined = (fields: Record<string, unknown>): Record<string, unknown> =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
 
+/**
+ * The `user` object of `POST /users`: the given fields, or `is_disabled: false` (MX's default) when
+ * none is given, since MX refuses an empty user object (see `CreateUserParams`).
+ */
+const userCreateBody = (params: CreateUserParams): Record<string, unknown> => {
+  const user = defined({
+    id: params.id,
+    email: params.email,
+    metadata: params.metadata,
+    is_disabled: params.isDisabled
+  })
+  return Object.keys(user).length === 0 ? { is_disabled: false } : user
+}
+
 /** Whether an operation may be repeated after an attempt of unknown outcome. */
 type Idempotency = "idempotent" | "not-idempotent"
 
@@ -653,14 +674,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         call(
           "createUser",
           HttpClientRequest.post("/users").pipe(
-            HttpClientRequest.bodyUnsafeJson({
-              user: defined({
-                id: params.id,
-                email: params.email,
-                metadata: params.metadata,
-                is_disabled: params.isDisabled
-              })
-            })
+            HttpClientRequest.bodyUnsafeJson({ user: userCreateBody(params) })
           ),
           UserBody,
           "not-idempotent",

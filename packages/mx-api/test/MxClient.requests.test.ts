@@ -48,13 +48,27 @@ describe("MxClient requests", () => {
       assert.strictEqual(result.email, null)
     }))
 
-  it.effect("createUser without fields sends an empty user", () =>
+  it.effect("createUser without fields sends is_disabled false, never an empty user (MX refuses {\"user\":{}})", () =>
     Effect.gen(function*() {
       const { request } = yield* oneRequest(
         { status: 200, body: { user: { guid: userGuid } } },
         (mx) => mx.createUser()
       )
-      assert.deepStrictEqual(request.body, { user: {} })
+      assert.deepStrictEqual(request.body, { user: { is_disabled: false } })
+      const { request: empty } = yield* oneRequest(
+        { status: 200, body: { user: { guid: userGuid } } },
+        (mx) => mx.createUser({})
+      )
+      assert.deepStrictEqual(empty.body, { user: { is_disabled: false } })
+    }))
+
+  it.effect("createUser sends only the fields given, is_disabled included when given", () =>
+    Effect.gen(function*() {
+      const { request } = yield* oneRequest(
+        { status: 200, body: { user: { guid: userGuid } } },
+        (mx) => mx.createUser({ isDisabled: true })
+      )
+      assert.deepStrictEqual(request.body, { user: { is_disabled: true } })
     }))
 
   it.effect("readUser: GET /users/{user_guid}", () =>
