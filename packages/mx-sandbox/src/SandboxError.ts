@@ -19,6 +19,7 @@ export const Reason = Schema.Literal(
   "NotAllowed",
   "NotAcceptable",
   "Conflict",
+  "PayloadTooLarge",
   "RateLimited",
   "ServerError",
   "Unavailable"
@@ -50,6 +51,7 @@ const statuses: { readonly [R in Reason]: number } = {
   NotAllowed: 405,
   NotAcceptable: 406,
   Conflict: 409,
+  PayloadTooLarge: 413,
   RateLimited: 429,
   ServerError: 500,
   Unavailable: 503

@@ -1,7 +1,18 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Redacted, TestClock } from "effect"
 import { Sandbox } from "../src/index.js"
-import { call, createUser, del, get, makeRecorder, post, put, sandboxLayer, userWithMember } from "./harness.js"
+import {
+  call,
+  createMember,
+  createUser,
+  del,
+  get,
+  makeRecorder,
+  post,
+  put,
+  sandboxLayer,
+  userWithMember
+} from "./harness.js"
 
 const recorder = makeRecorder()
 afterAll(() => recorder.assertConformant())
@@ -22,6 +33,27 @@ describe("authentication and headers", () => {
       const wrong = `Basic ${Buffer.from("sandbox-client-id:wrong").toString("base64")}`
       assertError(yield* get("/institutions", { anonymous: true, headers: { Authorization: wrong } }), 401)
       assert.strictEqual((yield* get("/institutions")).status, 200)
+    })))
+
+  it.effect("the Basic scheme name is case-insensitive (RFC 7235 §2.1): basic, BASIC, bAsIc", () =>
+    provide(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const token = Buffer.from(`${sandbox.credentials.clientId}:${Redacted.value(sandbox.credentials.apiKey)}`)
+        .toString("base64")
+      for (const scheme of ["Basic", "basic", "BASIC", "bAsIc"]) {
+        const answer = yield* get("/institutions", {
+          anonymous: true,
+          headers: { Authorization: `${scheme} ${token}` }
+        })
+        assert.strictEqual(answer.status, 200, scheme)
+      }
+      assert.strictEqual(
+        (yield* get("/institutions", { anonymous: true, headers: { Authorization: `basic   ${token}` } })).status,
+        200
+      )
+      assertError(yield* get("/institutions", { anonymous: true, headers: { Authorization: `Bearer ${token}` } }), 401)
+      assertError(yield* get("/institutions", { anonymous: true, headers: { Authorization: `Basic${token}` } }), 401)
+      assertError(yield* get("/institutions", { anonymous: true, headers: { Authorization: "basic" } }), 401)
     })))
 
   it.effect("a custom client id and api key are the only ones accepted", () =>
@@ -118,6 +150,155 @@ describe("bad requests get MX's status codes and an error body, never a 500", ()
       assertError(yield* get(`/users/${userGuid}/transactions?from_date=yesterday`), 400)
       assertError(yield* get(`/users/${userGuid}/transactions?to_updated_at=2025-13-45`), 400)
       assert.strictEqual((yield* get(`/users/${userGuid}/transactions?from_date=2025-01-01`)).status, 200)
+    })))
+})
+
+describe("POST /users with an empty user object", () => {
+  // MX's spec, createUser requestBody: "None of these parameters are required, but the user object
+  // cannot be empty" (vendor/mx-openapi/mx_platform_api.yml and v20250224.yml). MxClient.createUser
+  // sends {"user":{"is_disabled":false}} when given no field.
+  it.effect("{\"user\":{}} is refused (400), {\"user\":{\"is_disabled\":false}} creates a user", () =>
+    provide(Effect.gen(function*() {
+      const empty = yield* post("/users", { user: {} })
+      assertError(empty, 400)
+      assert.strictEqual(empty.body.error.message, "The user object cannot be empty.")
+      const created = yield* post("/users", { user: { is_disabled: false } })
+      assert.strictEqual(created.status, 200)
+      assert.deepInclude(created.body.user, { id: null, email: null, is_disabled: false })
+      const guid = created.body.user.guid
+      assertError(yield* put(`/users/${guid}`, { user: {} }), 400)
+    })))
+})
+
+describe("request bodies over 1 MB -> 413, not read into memory", () => {
+  /** `{"user":{"id":"big"}}` padded with spaces to `size` bytes. */
+  const padded = (size: number) => {
+    const json = JSON.stringify({ user: { id: "big" } })
+    return json + " ".repeat(size - json.length)
+  }
+
+  it.effect("a body of 1 MB is read; one byte more is refused with MX's error body", () =>
+    provide(Effect.gen(function*() {
+      const exact = yield* call("POST", "/users", { rawBody: padded(1024 * 1024) })
+      assert.strictEqual(exact.status, 200)
+      const over = yield* call("POST", "/users", { rawBody: padded(1024 * 1024 + 1) })
+      assertError(over, 413)
+      assert.strictEqual(over.body.error.message, "The request body is larger than 1 MB.")
+      assert.strictEqual(over.headers["content-type"], "application/vnd.mx.api.v1+json")
+      const sandbox = yield* Sandbox.Sandbox
+      assert.strictEqual((yield* sandbox.stats).byStatus["413"], 1)
+      assert.lengthOf((yield* get("/users")).body.users, 1)
+    })))
+
+  it.effect("a Content-Length over 1 MB is refused before the body is read, on any route", () =>
+    provide(Effect.gen(function*() {
+      const headers = { "Content-Length": String(1024 * 1024 + 1) }
+      assertError(yield* call("POST", "/users", { rawBody: "{}", headers }), 413)
+      assertError(yield* call("POST", "/users", { rawBody: "{}", headers, anonymous: true }), 413)
+      const { memberGuid, userGuid } = yield* userWithMember("password")
+      const member = `/users/${userGuid}/members/${memberGuid}`
+      assertError(yield* call("PUT", member, { rawBody: "{}", headers }), 413)
+      assertError(yield* call("PUT", `${member}/resume`, { rawBody: "{}", headers }), 413)
+      assertError(yield* call("POST", `${member}/aggregate`, { rawBody: "{}", headers }), 413)
+    })))
+})
+
+describe("400 messages name the field, never the value sent", () => {
+  const message = (answer: { status: number; body: any; text: string }, secrets: ReadonlyArray<string> = []) => {
+    assertError(answer, 400)
+    for (const secret of secrets) assert.notInclude(answer.text, secret)
+    assert.notInclude(answer.text, "Expected")
+    assert.notInclude(answer.text, "actual")
+    return answer.body.error.message as string
+  }
+
+  it.effect("users, members, credentials, use_cases, resume answers, query parameters", () =>
+    provide(Effect.gen(function*() {
+      assert.strictEqual(
+        message(yield* post("/users", { user: { id: 123456789 } }), ["123456789"]),
+        "user.id must be a string or null."
+      )
+      assert.strictEqual(
+        message(yield* post("/users", { user: { is_disabled: "sometimes" } }), ["sometimes"]),
+        "user.is_disabled must be a boolean or null."
+      )
+      const userGuid = yield* createUser("messages")
+      const members = `/users/${userGuid}/members`
+      assert.strictEqual(
+        message(yield* post(members, { member: { credentials: [] } })),
+        "member.institution_code is required."
+      )
+      assert.strictEqual(
+        message(yield* post(members, { member: { institution_code: 42 } }), ["42"]),
+        "member.institution_code must be a string."
+      )
+      assert.strictEqual(
+        message(
+          yield* post(members, {
+            member: {
+              institution_code: "mxbank",
+              credentials: [{ guid: "CRD-1", value: "mxuser" }, { guid: "CRD-2", value: 31415926 }]
+            }
+          }),
+          ["31415926"]
+        ),
+        "member.credentials[1].value must be a string."
+      )
+      assert.strictEqual(
+        message(
+          yield* post(members, { member: { institution_code: "mxbank", credentials: [{ value: "hunter2-pass" }] } }),
+          [
+            "hunter2-pass"
+          ]
+        ),
+        "member.credentials[0].guid is required."
+      )
+      assert.strictEqual(
+        message(yield* post(members, { member: { institution_code: "mxbank", credentials: "hunter2-pass" } }), [
+          "hunter2-pass"
+        ]),
+        "member.credentials must be an array."
+      )
+      const { memberGuid } = yield* createMember(userGuid, "challenge").pipe(
+        Effect.map((answer) => ({ memberGuid: answer.body.member.guid as string }))
+      )
+      const member = `${members}/${memberGuid}`
+      assert.strictEqual(
+        message(yield* put(member, { member: { use_cases: ["PFM", "SECRET_CASE"] } }), ["SECRET_CASE"]),
+        "member.use_cases[1] must be one of PFM, MONEY_MOVEMENT."
+      )
+      assert.strictEqual(
+        message(yield* put(member, { member: { skip_aggregation: "yes" } })),
+        "member.skip_aggregation must be a boolean or null."
+      )
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* get(`${member}/status`)).body.member.connection_status, "CHALLENGED")
+      const challenge = (yield* get(`${member}/challenges`)).body.challenges[0].guid
+      assert.strictEqual(
+        message(
+          yield* put(`${member}/resume`, { member: { challenges: [{ guid: challenge, value: { otp: "982451" } }] } }),
+          ["982451"]
+        ),
+        "member.challenges[0].value must be a string."
+      )
+      assert.strictEqual(
+        message(
+          yield* put(`${member}/resume`, { member: { challenges: { guid: challenge, value: "correct-answer" } } }),
+          [
+            "correct-answer"
+          ]
+        ),
+        "member.challenges must be an array."
+      )
+      assert.strictEqual(message(yield* put(`${member}/resume`, { member: {} })), "member.challenges is required.")
+      assert.strictEqual(
+        message(yield* get("/users?records_per_page=abc123"), ["abc123"]),
+        "records_per_page must be an integer."
+      )
+      assert.strictEqual(
+        message(yield* get(`/users/${userGuid}/transactions?from_date=2025-13-45`), ["2025-13-45"]),
+        "from_date is not a valid date."
+      )
     })))
 })
 

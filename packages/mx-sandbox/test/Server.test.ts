@@ -1,7 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Sandbox } from "../src/index.js"
@@ -84,6 +84,52 @@ describe("served over HTTP", () => {
       )
       assert.strictEqual(response.status, 401)
       assert.isString((yield* response.json as Effect.Effect<any>).error.message)
+    }).pipe(Effect.scoped, Effect.provide(served)))
+
+  it.live("over the socket: a body over 1 MB gets 413 (announced or chunked), the connection serves on; basic in lowercase", () =>
+    Effect.gen(function*() {
+      const { client, send, server, sandbox } = yield* mxClient
+      const answer = (request: HttpClientRequest.HttpClientRequest) =>
+        client.execute(request.pipe(
+          HttpClientRequest.prependUrl(server.url),
+          HttpClientRequest.basicAuth(sandbox.credentials.clientId, Redacted.value(sandbox.credentials.apiKey))
+        )).pipe(
+          Effect.flatMap((response) =>
+            Effect.map(response.text, (text) => ({ status: response.status, body: JSON.parse(text) }))
+          ),
+          Effect.scoped
+        )
+      const big = JSON.stringify({ user: { id: "x".repeat(2 * 1024 * 1024) } })
+      const announced = yield* answer(
+        HttpClientRequest.post("/users").pipe(HttpClientRequest.bodyText(big, "application/json"))
+      )
+      assert.strictEqual(announced.status, 413)
+      assert.deepStrictEqual(announced.body, { error: { message: "The request body is larger than 1 MB." } })
+      const chunk = new TextEncoder().encode(" ".repeat(64 * 1024))
+      const chunked = yield* answer(
+        HttpClientRequest.post("/users").pipe(
+          HttpClientRequest.bodyStream(
+            Stream.make(new TextEncoder().encode("{\"user\":{}}")).pipe(
+              Stream.concat(Stream.make(chunk).pipe(Stream.repeat(Schedule.recurs(19))))
+            ),
+            { contentType: "application/json" }
+          )
+        )
+      )
+      assert.strictEqual(chunked.status, 413)
+      assert.deepStrictEqual(chunked.body, { error: { message: "The request body is larger than 1 MB." } })
+      const created = yield* send(
+        HttpClientRequest.post("/users").pipe(HttpClientRequest.bodyUnsafeJson({ user: { id: "after" } }))
+      )
+      assert.strictEqual(created.status, 200)
+      const token = Buffer.from(`${sandbox.credentials.clientId}:${Redacted.value(sandbox.credentials.apiKey)}`)
+        .toString("base64")
+      const lower = yield* client.execute(
+        HttpClientRequest.get(`${server.url}/institutions`).pipe(
+          HttpClientRequest.setHeader("Authorization", `basic ${token}`)
+        )
+      )
+      assert.strictEqual(lower.status, 200)
     }).pipe(Effect.scoped, Effect.provide(served)))
 
   it.live("an OAuth member's oauth_window_uri points at the server; opening it connects the member", () =>

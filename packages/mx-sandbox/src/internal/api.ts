@@ -6,7 +6,8 @@
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpApp } from "@effect/platform"
-import { Cause, Duration, Effect, Either, ParseResult, Redacted, Schema } from "effect"
+import { Cause, Duration, Effect, Either, Redacted, Schema, Stream } from "effect"
+import { Readable } from "node:stream"
 import * as Institutions from "../Institutions.js"
 import type { Exchange, Faults, Resolved } from "../Options.js"
 import * as SandboxError from "../SandboxError.js"
@@ -14,6 +15,7 @@ import type { Counters } from "./counters.js"
 import type { TxRec } from "./data.js"
 import { isoDate } from "./data.js"
 import type { Engine } from "./engine.js"
+import * as Messages from "./messages.js"
 import type { JobType, MemberRec } from "./model.js"
 import * as Random from "./random.js"
 import * as Render from "./render.js"
@@ -88,9 +90,94 @@ const MemberUpdateRequest = Schema.Struct({
 
 const MemberResumeRequest = Schema.Struct({ challenges: Schema.Array(CredentialRequest) })
 
+/**
+ * The largest request body accepted: 1 MB (1,048,576 bytes). A larger one is refused with 413
+ * before it is read into memory: at once when its Content-Length says so, otherwise as soon as the
+ * bytes read pass the limit (the rest is discarded unread, and the 413 still reaches the client).
+ */
+export const maxBodyBytes = 1024 * 1024
+
+const tooLarge = () => SandboxError.make("PayloadTooLarge", "The request body is larger than 1 MB.")
+
+/** Whether the request's Content-Length announces a body over the limit. */
+const declaredTooLarge = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const declared = request.headers["content-length"]
+  return declared !== undefined && /^\s*\d+\s*$/.test(declared) && Number(declared) > maxBodyBytes
+}
+
+const unreadable = () => bad("The request body could not be read.")
+
+/**
+ * A Node request's body, read from the socket up to the limit. Past it, the reading stops and the
+ * rest flows away unread (not destroyed: destroying the request would close the socket before the
+ * 413 is written).
+ */
+const readNodeBody = (source: Readable): Effect.Effect<Uint8Array, SandboxError.SandboxError> =>
+  Effect.async<Uint8Array, SandboxError.SandboxError>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const ignore = () => {}
+    const detach = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    }
+    function onData(chunk: Buffer | string) {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+      size += bytes.length
+      if (size > maxBodyBytes) {
+        detach()
+        chunks.length = 0
+        source.on("error", ignore)
+        source.resume()
+        resume(Effect.fail(tooLarge()))
+        return
+      }
+      chunks.push(bytes)
+    }
+    function onEnd() {
+      detach()
+      resume(Effect.succeed(Buffer.concat(chunks)))
+    }
+    function onError() {
+      detach()
+      source.on("error", ignore)
+      resume(Effect.fail(unreadable()))
+    }
+    source.on("data", onData)
+    source.once("end", onEnd)
+    source.once("error", onError)
+    return Effect.sync(detach)
+  })
+
+/** Any other request's body (a web Request in process), as a stream counted up to the limit. */
+const readStreamBody = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Uint8Array, SandboxError.SandboxError> =>
+  Effect.suspend(() => {
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    return request.stream.pipe(
+      Stream.mapError(unreadable),
+      Stream.runForEach((chunk) => {
+        size += chunk.length
+        if (size > maxBodyBytes) return Effect.fail(tooLarge())
+        chunks.push(chunk)
+        return Effect.void
+      }),
+      Effect.map(() => Buffer.concat(chunks))
+    )
+  })
+
+/** The body as text, refused with 413 when over `maxBodyBytes`. */
+const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, SandboxError.SandboxError> => {
+  if (declaredTooLarge(request)) return Effect.fail(tooLarge())
+  const body = request.source instanceof Readable ? readNodeBody(request.source) : readStreamBody(request)
+  return Effect.map(body, (bytes) => new TextDecoder().decode(bytes))
+}
+
 const readJson = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, SandboxError.SandboxError> =>
-  request.text.pipe(
-    Effect.mapError(() => bad("The request body could not be read.")),
+  readBody(request).pipe(
     Effect.flatMap((text) => {
       if (text.trim() === "") return Effect.fail(bad("The request body is empty."))
       return Effect.try({
@@ -116,7 +203,7 @@ const wrapped = <A, I>(
     }
     return Schema.decodeUnknown(schema)(inner).pipe(
       Effect.map((decoded) => ({ inner: decoded, keys: Object.keys(inner) })),
-      Effect.mapError((error) => bad(`Invalid ${root}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
+      Effect.mapError((error) => bad(Messages.decodeFailure(root, error)))
     )
   })
 
@@ -129,7 +216,7 @@ const integer = (
 ): Either.Either<number | undefined, SandboxError.SandboxError> => {
   const raw = query.get(name)
   if (raw === null || raw === "") return Either.right(undefined)
-  if (!/^-?\d+$/.test(raw.trim())) return Either.left(bad(`${name} must be an integer, got "${raw}".`))
+  if (!/^-?\d+$/.test(raw.trim())) return Either.left(bad(`${name} must be an integer.`))
   return Either.right(Number.parseInt(raw, 10))
 }
 
@@ -155,7 +242,7 @@ const booleanParam = (
   if (raw === null || raw === "") return Either.right(undefined)
   if (raw === "true") return Either.right(true)
   if (raw === "false") return Either.right(false)
-  return Either.left(bad(`${name} must be true or false, got "${raw}".`))
+  return Either.left(bad(`${name} must be true or false.`))
 }
 
 const dayMs = 86_400_000
@@ -170,12 +257,12 @@ const bound = (
   if (raw === null || raw === "") return Either.right(undefined)
   if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
     const start = Date.parse(`${raw}T00:00:00Z`)
-    if (Number.isNaN(start)) return Either.left(bad(`${name} is not a valid date: "${raw}".`))
+    if (Number.isNaN(start)) return Either.left(bad(`${name} is not a valid date.`))
     return Either.right(side === "from" ? start : start + dayMs - 1)
   }
   const ms = Date.parse(raw)
   if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(raw)) {
-    return Either.left(bad(`${name} must be a date (YYYY-MM-DD), got "${raw}".`))
+    return Either.left(bad(`${name} must be a date (YYYY-MM-DD).`))
   }
   return Either.right(ms)
 }
@@ -206,10 +293,15 @@ const transactionFilter = (query: URLSearchParams, now: number) =>
 // -----------------------------------------------------------------------------------------------
 // the app
 
+/**
+ * HTTP Basic with the configured client id and api key. The scheme name is matched in any case
+ * (`Basic`, `basic`, `BASIC`): "It uses a case-insensitive token as a means to identify the
+ * authentication scheme" (RFC 7235 §2.1; RFC 7617 §2 for Basic).
+ */
 const authorized = (request: HttpServerRequest.HttpServerRequest, options: Resolved): boolean => {
-  const header = request.headers["authorization"]
-  if (header === undefined || !header.startsWith("Basic ")) return false
-  const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8")
+  const match = /^\s*basic[ \t]+(\S+)\s*$/i.exec(request.headers["authorization"] ?? "")
+  if (match === null) return false
+  const decoded = Buffer.from(match[1]!, "base64").toString("utf8")
   return decoded === `${options.clientId}:${Redacted.value(options.apiKey)}`
 }
 
@@ -327,6 +419,8 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
           counters.rateLimited++
           return yield* limited
         }
+        // Like a front proxy's body limit, an announced oversized body is refused before anything else.
+        if (declaredTooLarge(request)) return yield* tooLarge()
         if (!authorized(request, options)) {
           return yield* SandboxError.make("Unauthorized", "Invalid client_id or api_key (HTTP Basic authentication).")
         }
@@ -440,6 +534,10 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
       endpoint("createUser", ({ request }) =>
         Effect.gen(function*() {
           const { inner, keys } = yield* wrapped(request, "user", UserRequest)
+          // MX's spec, createUser's requestBody: "User object to be created. (None of these parameters
+          // are required, but the user object cannot be empty)" (mxenabled/openapi mx_platform_api.yml
+          // and v20250224.yml, vendored in vendor/mx-openapi/). MxClient.createUser sends
+          // {"user":{"is_disabled":false}} when given no field.
           if (keys.length === 0) return yield* bad("The user object cannot be empty.")
           const user = yield* engine.createUser(inner)
           return reply(200, { user: Render.user(user) })
@@ -706,7 +804,7 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
         return HttpServerResponse.empty({ status: 204 })
       }).pipe(
         Effect.catchAll((error) =>
-          Effect.succeed(HttpServerResponse.unsafeJson(errorReply(error).body, { status: 400 }))
+          Effect.succeed(HttpServerResponse.unsafeJson(errorReply(error).body, { status: error.status }))
         )
       )
     ),
@@ -721,7 +819,7 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
         return HttpServerResponse.empty({ status: 204 })
       }).pipe(
         Effect.catchAll((error) =>
-          Effect.succeed(HttpServerResponse.unsafeJson(errorReply(error).body, { status: 400 }))
+          Effect.succeed(HttpServerResponse.unsafeJson(errorReply(error).body, { status: error.status }))
         )
       )
     ),
