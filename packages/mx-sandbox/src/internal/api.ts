@@ -147,7 +147,11 @@ const readNodeBody = (source: Readable): Effect.Effect<Uint8Array, SandboxError.
     source.on("data", onData)
     source.once("end", onEnd)
     source.once("error", onError)
-    return Effect.sync(detach)
+    // Interrupted (the client went away): stop collecting; what still arrives flows away.
+    return Effect.sync(() => {
+      detach()
+      source.on("error", ignore)
+    })
   })
 
 /** Any other request's body (a web Request in process), as a stream counted up to the limit. */
