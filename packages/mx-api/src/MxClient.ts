@@ -17,6 +17,7 @@ import {
   Duration,
   Effect,
   Layer,
+  Metric,
   Option,
   ParseResult,
   Redacted,
@@ -35,7 +36,8 @@ import {
   parseRetryAfter,
   reasonFromStatus
 } from "./MxApiError.js"
-import { clampRecordsPerPage, maxRecordsPerPage, Pagination } from "./Pagination.js"
+import { clampRecordsPerPage, fromWire, maxRecordsPerPage, PaginationWire, SkippedRow } from "./Pagination.js"
+import type { Page } from "./Pagination.js"
 import type { Transaction } from "./Transaction.js"
 import { Transaction as TransactionSchema } from "./Transaction.js"
 import type { User } from "./User.js"
@@ -60,12 +62,30 @@ export interface MemberRef {
  * Paging of a list operation. `recordsPerPage` is clamped to MX's range (10 to 1000); the default is
  * the layer's `recordsPerPage` (1000: the fewest calls).
  *
+ * A row MX sends that does not decode (an empty or null `guid`, a field of the wrong type) is left out
+ * of the results instead of failing the list: it is logged (a warning with the operation, page, index
+ * and field paths, never the row's values), counted in `rowsSkipped`, and passed to `onSkipped`, so
+ * that a caller can tell a complete list from one with rows missing.
+ *
  * @since 0.1.0
  * @category params
  */
 export interface ListOptions {
   readonly recordsPerPage?: number
+  /** Called once for each row left out, as the stream reaches its page. */
+  readonly onSkipped?: (row: SkippedRow) => Effect.Effect<void>
 }
+
+/**
+ * The count of list rows the client left out because they did not decode, tagged by `operation`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const rowsSkipped = Metric.counter("mx_client_rows_skipped_total", {
+  description: "MX list rows that did not decode and were left out of the results",
+  incremental: true
+})
 
 /**
  * The fields of a new user. Each is optional, but MX refuses an empty user object: its spec says of
@@ -421,12 +441,28 @@ const MemberBody = Schema.Struct({ member: Member.Member })
 const MemberStatusBody = Schema.Struct({ member: Member.MemberStatus })
 const UserBody = Schema.Struct({ user: UserSchema })
 
-/** One page of a list: the items under MX's root key (null read as none), and the envelope. */
-const pageOf = <A, I>(key: string, item: Schema.Schema<A, I>) =>
-  Schema.Struct({
-    items: Schema.propertySignature(Schema.NullOr(Schema.Array(item))).pipe(Schema.fromKey(key)),
-    pagination: Schema.optional(Schema.NullOr(Pagination))
-  })
+/**
+ * One page of a list as it comes: the rows under MX's root key (absent or null read as none), still
+ * undecoded so that one bad row does not fail the page, and the envelope (absent, null or partial read
+ * with defaults). `item` decodes each row.
+ */
+const pageOf = <A, I>(key: string, item: Schema.Schema<A, I>) => ({
+  body: Schema.Struct({
+    rows: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.Unknown)), { default: () => null }).pipe(
+      Schema.fromKey(key)
+    ),
+    pagination: Schema.optional(Schema.NullOr(PaginationWire))
+  }),
+  item: Schema.decodeUnknownEither(item)
+})
+
+/** The paths of the fields a row failed on, without the values (a message would quote them). */
+const failedFields = (error: ParseResult.ParseError): ReadonlyArray<string> => {
+  const paths = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    issue.path.length === 0 ? "(row)" : issue.path.map(String).join(".")
+  )
+  return [...new Set(paths)]
+}
 
 const MembersPage = pageOf("members", Member.Member)
 const UsersPage = pageOf("users", UserSchema)
@@ -628,11 +664,70 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       )
     }
 
-    /** A list operation as a Stream: page 1, then the next page only when the consumer pulls past it. */
+    /**
+     * One page of a list: the rows that decode, the envelope with defaults, and the rows left out
+     * (each logged, counted and passed to `onSkipped`).
+     */
+    const fetchPage = <A, I>(
+      operation: string,
+      path: string,
+      decoder: ReturnType<typeof pageOf<A, I>>,
+      attributes: Attributes,
+      query: Record<string, string>,
+      page: number,
+      perPage: number,
+      onSkipped: ListOptions["onSkipped"],
+      onNoContent?: boolean
+    ): Effect.Effect<Page<A>, MxApiError> =>
+      call(
+        operation,
+        HttpClientRequest.get(path).pipe(
+          HttpClientRequest.setUrlParams({ ...query, page: String(page), records_per_page: String(perPage) })
+        ),
+        decoder.body,
+        "idempotent",
+        { ...attributes, "mx.page": page },
+        onNoContent ? () => ({ rows: null }) : undefined
+      ).pipe(
+        Effect.flatMap((body) => {
+          const rows = body.rows ?? []
+          const items: Array<A> = []
+          const skipped: Array<SkippedRow> = []
+          rows.forEach((row, index) => {
+            const decoded = decoder.item(row)
+            if (decoded._tag === "Right") items.push(decoded.right)
+            else skipped.push(new SkippedRow({ operation, page, index, fields: failedFields(decoded.left) }))
+          })
+          const result: Page<A> = {
+            items,
+            pagination: fromWire(body.pagination, { page, perPage, rows: rows.length }),
+            skipped
+          }
+          return skipped.length === 0 ? Effect.succeed(result) : Effect.as(
+            Effect.forEach(skipped, (row) =>
+              Effect.logWarning("MX sent a list row that does not decode; it is left out").pipe(
+                Effect.annotateLogs({
+                  operation,
+                  page: row.page,
+                  index: row.index,
+                  fields: row.fields.join(", ")
+                }),
+                Effect.zipRight(Metric.increment(Metric.tagged(rowsSkipped, "operation", operation))),
+                Effect.zipRight(onSkipped === undefined ? Effect.void : onSkipped(row))
+              ), { discard: true }),
+            result
+          )
+        })
+      )
+
+    /**
+     * A list operation as a Stream: page 1, then the next page only when the consumer pulls past it,
+     * while the envelope says more pages follow and the page had rows.
+     */
     const paginate = <A, I>(
       operation: string,
       path: string,
-      item: ReturnType<typeof pageOf<A, I>>,
+      decoder: ReturnType<typeof pageOf<A, I>>,
       attributes: Attributes,
       params: ListOptions & { readonly query?: Record<string, string | undefined> },
       onNoContent?: boolean
@@ -640,23 +735,11 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       const perPage = params.recordsPerPage === undefined ? defaultPerPage : clampRecordsPerPage(params.recordsPerPage)
       const query = defined(params.query ?? {}) as Record<string, string>
       return Stream.paginateChunkEffect(1, (page: number) =>
-        call(
-          operation,
-          HttpClientRequest.get(path).pipe(
-            HttpClientRequest.setUrlParams({ ...query, page: String(page), records_per_page: String(perPage) })
-          ),
-          item,
-          "idempotent",
-          { ...attributes, "mx.page": page },
-          onNoContent ? () => ({ items: [], pagination: undefined }) : undefined
-        ).pipe(
-          Effect.map((body) => {
-            const items = Chunk.fromIterable(body.items ?? [])
-            const totalPages = body.pagination?.total_pages
-            const next = totalPages !== undefined && page < totalPages && Chunk.isNonEmpty(items)
-              ? Option.some(page + 1)
-              : Option.none()
-            return [items, next] as const
+        fetchPage(operation, path, decoder, attributes, query, page, perPage, params.onSkipped, onNoContent).pipe(
+          Effect.map((result) => {
+            const rows = result.items.length + result.skipped.length
+            const next = page < result.pagination.total_pages && rows > 0 ? Option.some(page + 1) : Option.none()
+            return [Chunk.fromIterable(result.items), next] as const
           })
         ))
     }
@@ -667,7 +750,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       "mx.user_guid": userGuid,
       "mx.member_guid": memberGuid
     })
-    const userPath = (userGuid: Member.UserGuid) => `/users/${encodeURIComponent(userGuid)}`
+    const userPath = (userGuid: Member.UserGuid) =>
+      `/users/${encodeURIComponent(userGuid)}`
 
     const service: Service = {
       createUser: (params = {}) =>
@@ -679,7 +763,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           UserBody,
           "not-idempotent",
           {}
-        ).pipe(Effect.map((body) => body.user)),
+        ).pipe(Effect.map((body) =>
+          body.user
+        )),
 
       readUser: ({ userGuid }) =>
         call("readUser", HttpClientRequest.get(userPath(userGuid)), UserBody, "idempotent", {
@@ -834,6 +920,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           memberAttributes(params),
           {
             ...(params.recordsPerPage === undefined ? {} : { recordsPerPage: params.recordsPerPage }),
+            ...(params.onSkipped === undefined ? {} : { onSkipped: params.onSkipped }),
             query: {
               from_date: params.fromDate,
               to_date: params.toDate,
