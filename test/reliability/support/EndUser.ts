@@ -140,16 +140,18 @@ export const start = (options: {
         const plan = plans.get(view.memberGuid)
         if (plan === undefined || plan.mfa === "never") continue
         const key = view.challenges.map((c) => c.guid).join(",")
-        const id = `${view.memberGuid}/${key}`
+        // A prompt is the worker's round: the same questions asked again by a new run (the round of a
+        // run that ended was cancelled) are a new prompt, answered as the first time they were seen.
+        const id = `${view.memberGuid}/${view.runId}/${key}`
         let round = rounds.get(id)
         if (round === undefined) {
           const list = seen.get(view.memberGuid) ?? []
-          list.push(key)
+          if (!list.includes(key)) list.push(key)
           seen.set(view.memberGuid, list)
           round = {
             memberGuid: view.memberGuid,
             key,
-            index: list.length - 1,
+            index: list.indexOf(key),
             dueAt: now + options.rng.int(thinkMin, thinkMax),
             state: "waiting",
             attempts: 0
