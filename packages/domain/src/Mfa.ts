@@ -42,7 +42,7 @@ export class InvalidMfaAnswers extends Schema.TaggedError<InvalidMfaAnswers>()("
  * @category errors
  */
 export class MemberNotChallenged extends Schema.TaggedError<MemberNotChallenged>()("MemberNotChallenged", {
-  status: ConnectionStatus.NullableConnectionStatus
+  status: ConnectionStatus.NullableReportedStatus
 }) {
   override get message(): string {
     return `Cannot resume: the member is ${this.status ?? "null"}, not CHALLENGED`
@@ -115,7 +115,7 @@ export const validateAnswers = (
  * @category rules
  */
 export const ensureChallenged = (
-  status: ConnectionStatus.NullableConnectionStatus
+  status: ConnectionStatus.NullableReportedStatus
 ): Effect.Effect<void, MemberNotChallenged> =>
   status === "CHALLENGED" ? Effect.void : Effect.fail(new MemberNotChallenged({ status }))
 
@@ -127,7 +127,7 @@ export const ensureChallenged = (
  * @category rules
  */
 export const prepareResume = (
-  status: ConnectionStatus.NullableConnectionStatus,
+  status: ConnectionStatus.NullableReportedStatus,
   challenges: ReadonlyArray<Challenge>,
   answers: ReadonlyArray<CredentialValue>
 ): Effect.Effect<ReadonlyArray<CredentialValue>, MemberNotChallenged | InvalidMfaAnswers> =>
@@ -144,8 +144,8 @@ export const prepareResume = (
 export interface AggregationCycle {
   readonly rounds: number
   readonly awaitingAnswers: boolean
-  readonly ended: ConnectionStatus.ConnectionStatus | null | undefined
-  readonly statuses: ReadonlyArray<ConnectionStatus.NullableConnectionStatus>
+  readonly ended: ConnectionStatus.NullableReportedStatus | undefined
+  readonly statuses: ReadonlyArray<ConnectionStatus.NullableReportedStatus>
 }
 
 /**
@@ -166,8 +166,8 @@ export const initialCycle: AggregationCycle = { rounds: 0, awaitingAnswers: fals
  */
 export const observe = (
   cycle: AggregationCycle,
-  status: ConnectionStatus.NullableConnectionStatus,
-  isBeingAggregated: boolean
+  status: ConnectionStatus.NullableReportedStatus,
+  isBeingAggregated: boolean | null
 ): AggregationCycle => {
   if (cycle.ended !== undefined) return cycle
   const statuses = [...cycle.statuses, status]

@@ -33,7 +33,7 @@ export interface Bank {
  */
 export type Call =
   | { readonly op: "aggregate"; readonly startedNew: boolean; readonly afterCredentialUpdate: boolean }
-  | { readonly op: "resume"; readonly status: ConnectionStatus.NullableConnectionStatus; readonly correct: boolean }
+  | { readonly op: "resume"; readonly status: ConnectionStatus.NullableReportedStatus; readonly correct: boolean }
   | { readonly op: "updateCredentials"; readonly valid: boolean; readonly skipAggregation: boolean }
   | { readonly op: "listMemberCredentials" }
   | { readonly op: "listChallenges" }
@@ -237,7 +237,7 @@ export interface AgentReport {
   readonly outcome: "Connected" | "Stopped" | "NotAggregatable" | "AwaitingOAuth" | "StepLimit"
   readonly steps: number
   readonly actions: ReadonlyArray<
-    { readonly status: ConnectionStatus.NullableConnectionStatus; readonly action: NextAction.NextAction }
+    { readonly status: ConnectionStatus.NullableReportedStatus; readonly action: NextAction.NextAction }
   >
 }
 
@@ -251,10 +251,10 @@ export interface AgentReport {
  * @category agent
  */
 export const runAgent = (model: MxModel, maxSteps = 60): AgentReport => {
-  const actions: Array<{ status: ConnectionStatus.NullableConnectionStatus; action: NextAction.NextAction }> = []
+  const actions: Array<{ status: ConnectionStatus.NullableReportedStatus; action: NextAction.NextAction }> = []
   for (let steps = 0; steps < maxSteps; steps++) {
     const observation = model.observe()
-    if (!NextAction.isSettled(observation)) {
+    if (NextAction.decide(observation)._tag === "KeepPolling") {
       model.tick()
       continue
     }
