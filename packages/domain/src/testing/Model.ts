@@ -56,6 +56,12 @@ export class MxModel {
   challengeAge = 0
   /** The running aggregation was started by a credential update (MX's automatic aggregation). */
   startedByCredentialUpdate = false
+  /**
+   * The running aggregation itself reached CONNECTED (it finishes on the next tick). A CONNECTED left
+   * over from a past aggregation does not count: a new aggregation consults the bank again (MFA,
+   * a password changed at the bank, a lock), as MX does.
+   */
+  connectedThisRun = false
   aggregationsStarted = 0
   readonly calls: Array<Call> = []
 
@@ -85,6 +91,7 @@ export class MxModel {
     this.isBeingAggregated = true
     this.roundsLeft = this.bank.mfaRounds
     this.startedByCredentialUpdate = byCredentialUpdate
+    this.connectedThisRun = false
     this.aggregationsStarted++
   }
 
@@ -150,7 +157,7 @@ export class MxModel {
       if (++this.challengeAge >= this.mfaTimeoutTicks) this.end("EXPIRED")
       return
     }
-    if (this.status === "CONNECTED") {
+    if (this.status === "CONNECTED" && this.connectedThisRun) {
       this.successfullyAggregatedAt = this.clock
       return this.end("CONNECTED")
     }
@@ -168,6 +175,7 @@ export class MxModel {
     }
     this.deniedStreak = 0
     this.status = "CONNECTED"
+    this.connectedThisRun = true
   }
 }
 
