@@ -36,6 +36,20 @@ export class InvalidMfaAnswers extends Schema.TaggedError<InvalidMfaAnswers>()("
 }
 
 /**
+ * A resume with no answers at all (and no challenges to answer): MX's resume needs at least one
+ * answer, so an empty one is refused rather than sent. (With challenges and no answers, each challenge
+ * is reported `Unanswered` by `InvalidMfaAnswers`.)
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EmptyResume extends Schema.TaggedError<EmptyResume>()("EmptyResume", {}) {
+  override get message(): string {
+    return "Cannot resume without answers: there are no challenges to answer"
+  }
+}
+
+/**
  * MX resumes only a CHALLENGED member (405 otherwise); asking to resume any other is refused here.
  *
  * @since 0.1.0
@@ -63,7 +77,8 @@ const optionAnswers = (challenge: Challenge): ReadonlySet<string> | undefined =>
 /**
  * Checks answers against the challenges they answer: every challenge answered exactly once, no answer
  * to an unknown challenge, option answers among the offered options (by value or option guid), and
- * free-text answers (TEXT, TOKEN, IMAGE_DATA, …) not blank. Succeeds with the answers in challenge
+ * free-text answers (TEXT, TOKEN, IMAGE_DATA, a missing or unknown type, …) not blank. An empty resume
+ * (no challenges, no answers) is refused (`EmptyResume`). Succeeds with the answers in challenge
  * order, ready for the resume call.
  *
  * @since 0.1.0
@@ -72,8 +87,9 @@ const optionAnswers = (challenge: Challenge): ReadonlySet<string> | undefined =>
 export const validateAnswers = (
   challenges: ReadonlyArray<Challenge>,
   answers: ReadonlyArray<CredentialValue>
-): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers> =>
-  Effect.suspend(() => {
+): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers | EmptyResume> =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers | EmptyResume> => {
+    if (challenges.length === 0 && answers.length === 0) return Effect.fail(new EmptyResume())
     const problems: Array<AnswerProblem> = []
     const byGuid = new Map<string, CredentialValue>()
     const known = new Set(challenges.map((c) => c.guid as string))
@@ -130,7 +146,7 @@ export const prepareResume = (
   status: ConnectionStatus.NullableReportedStatus,
   challenges: ReadonlyArray<Challenge>,
   answers: ReadonlyArray<CredentialValue>
-): Effect.Effect<ReadonlyArray<CredentialValue>, MemberNotChallenged | InvalidMfaAnswers> =>
+): Effect.Effect<ReadonlyArray<CredentialValue>, MemberNotChallenged | InvalidMfaAnswers | EmptyResume> =>
   Effect.zipRight(ensureChallenged(status), validateAnswers(challenges, answers))
 
 /**

@@ -26,7 +26,9 @@ const options = new Member.Challenge({
 
 const problems = (challenges: ReadonlyArray<Member.Challenge>, answers: ReadonlyArray<Member.CredentialValue>) =>
   Effect.flip(Mfa.validateAnswers(challenges, answers)).pipe(
-    Effect.map((e) => e.problems.map((p) => `${p.challengeGuid}:${p.reason}`))
+    Effect.map((e) =>
+      e._tag === "EmptyResume" ? ["EmptyResume"] : e.problems.map((p) => `${p.challengeGuid}:${p.reason}`)
+    )
   )
 
 describe("Mfa.validateAnswers", () => {
@@ -76,6 +78,16 @@ describe("Mfa.validateAnswers", () => {
       const ok = yield* Mfa.validateAnswers([key, untyped], [answer("CRD-KEY", "any text"), answer("CRD-NONE", "42")])
       assert.deepStrictEqual(ok.map((a) => a.guid), ["CRD-KEY", "CRD-NONE"])
       assert.deepStrictEqual(yield* problems([key], [answer("CRD-KEY", "  ")]), ["CRD-KEY:Empty"])
+    }))
+
+  it.effect("an empty resume (no answers) is refused", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Effect.flip(Mfa.validateAnswers([], [])), new Mfa.EmptyResume())
+      assert.deepStrictEqual(
+        yield* Effect.flip(Mfa.prepareResume("CHALLENGED", [], [])),
+        new Mfa.EmptyResume()
+      )
+      assert.deepStrictEqual(yield* problems([text, options], []), ["CRD-TEXT:Unanswered", "CRD-OPT:Unanswered"])
     }))
 
   it.effect("the error never shows an answer", () =>
