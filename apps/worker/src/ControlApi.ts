@@ -44,7 +44,7 @@ export class MemberView extends Schema.Class<MemberView>("MemberView")({
   userGuid: Schema.String,
   institutionCode: Schema.NullOr(Schema.String),
   tracked: Schema.Boolean,
-  connectionStatus: ConnectionStatus.NullableConnectionStatus,
+  connectionStatus: ConnectionStatus.NullableReportedStatus,
   statusClass: Schema.NullOr(ConnectionStatus.StatusClass),
   isBeingAggregated: Schema.Boolean,
   nextAction: Schema.NullOr(Schema.String),

@@ -281,6 +281,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
             MemberNotWaiting: (e) => Effect.fail(new Conflict({ detail: e.message })),
             MemberNotChallenged: (e) => Effect.fail(new Conflict({ detail: e.message })),
             InvalidMfaAnswers: (e) => Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
+            EmptyResume: (e) => Effect.fail(new Invalid({ detail: e.message })),
             MxApiError: (e) =>
               e.reason === "NotAllowed"
                 ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
