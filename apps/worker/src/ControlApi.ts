@@ -337,6 +337,13 @@ export class MembersGroup extends HttpApiGroup.make("members")
       .addError(Problem.NotFound)
   )
   .add(
+    // The user says they did what the institution asked (unlocked the account, accepted its terms): a
+    // LOCKED or IMPEDED member is aggregated again only on this word, or after a long back-off.
+    HttpApiEndpoint.post("institutionActionDone")`/members/${memberGuidParam}/institution-action-done`
+      .addSuccess(Triggered, { status: 202 })
+      .addError(Problem.NotFound)
+  )
+  .add(
     HttpApiEndpoint.post("updateCredentials")`/members/${memberGuidParam}/credentials`
       .setPayload(CredentialsBody)
       .addSuccess(CredentialsUpdated, { status: 202 })
