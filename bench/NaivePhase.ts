@@ -45,8 +45,9 @@ const member = (ref: MxClient.MemberRef, answered: Ref.Ref<number>) =>
         yield* Ref.update(answered, (n) => n + 1)
         continue
       }
-      if (name === "CONNECTED" && !status.is_being_aggregated) break
-      if (status.is_being_aggregated || (name !== null && transient.has(name))) {
+      if (name === "CONNECTED" && status.is_being_aggregated === false) break
+      // MX not saying whether it aggregates (null) counts as still aggregating, as in the domain's rules.
+      if (status.is_being_aggregated !== false || (name !== null && transient.has(name))) {
         if ((yield* Clock.currentTimeMillis) > deadline) return "gave up polling"
         continue
       }

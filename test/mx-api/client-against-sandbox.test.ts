@@ -49,7 +49,7 @@ const pollUntilSettled = (mx: MxClient.Service, ref: MxClient.MemberRef) =>
     Effect.repeat(
       Schedule.recurUntil((status: Member.MemberStatus) =>
         status.connection_status === "CHALLENGED" ||
-        (!status.is_being_aggregated && ConnectionStatus.isSettled(status.connection_status))
+        (status.is_being_aggregated === false && ConnectionStatus.isEndState(status.connection_status))
       ).pipe(Schedule.addDelay(() => "50 millis"))
     ),
     Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the aggregation never settled") })

@@ -8,7 +8,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
-import { AccountsAndTransactions, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
+import { AccountsAndTransactions, AggregationRuns, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Aggregations } from "@mx-aggregation/worker"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { controlClient, ended, harness, newMember, pendingChallenge } from "./harness.js"
@@ -151,6 +151,38 @@ describe("the worker against the sandbox", () => {
           yield* noRuleBroken
         }))
     }
+
+    it.effect("LOCKED: the user being present is not enough; their word that they acted at the bank aggregates", () =>
+      Effect.gen(function*() {
+        const aggregations = yield* Aggregations.Aggregations
+        const runs = yield* AggregationRuns.AggregationRuns
+        const sandbox = yield* Sandbox.Sandbox
+        const { memberGuid, runId, userGuid } = yield* runScenario("LOCKED")
+        yield* ended(runId)
+        const aggregates = () => Effect.map(sandbox.stats, (s) => s.byOperation["aggregateMember"] ?? 0)
+        const before = yield* aggregates()
+
+        // Present: the run reads the member and leaves it LOCKED without asking the bank again.
+        const present = yield* aggregations.userPresent(userGuid)
+        const presentRun = present.find((p) => p.memberGuid === memberGuid)?.started
+        assert.strictEqual(presentRun?._tag, "Started")
+        const afterPresence = yield* ended(presentRun!.runId!)
+        assert.strictEqual(afterPresence.run.outcome, "institution_action_required")
+        assert.strictEqual(yield* aggregates(), before, "no aggregate on presence alone")
+
+        // The user says they unlocked the account: the control API starts a run that aggregates.
+        const client = yield* controlClient
+        const triggered = yield* client.members.institutionActionDone({ path: { memberGuid } })
+        assert.strictEqual(triggered.started, true)
+        const acted = yield* ended(AggregationRuns.RunId.make(triggered.runId!))
+        assert.strictEqual(acted.run.reason, "user_acted_at_institution")
+        assert.strictEqual(yield* aggregates(), before + 1, "one aggregate on the user's word")
+        assert.deepStrictEqual(
+          (yield* runs.listByMember(memberGuid)).map((r) => r.reason).reverse(),
+          ["scheduled", "user_present", "user_acted_at_institution"]
+        )
+        yield* noRuleBroken
+      }))
 
     it.effect("a member created with MX's automatic aggregation: the run follows it and never calls aggregate", () =>
       Effect.gen(function*() {

@@ -41,8 +41,13 @@ export const RunPayload = Schema.Struct({
   userGuid: Member.UserGuid,
   trigger: AggregationPolicy.Trigger,
   userPresent: Schema.Boolean,
-  /** A credential update just started an aggregation on MX's side: follow it, never aggregate again. */
-  credentialUpdateStartedAggregation: Schema.Boolean
+  /**
+   * Whether a credential update just started an aggregation on MX's side (then follow it, never
+   * aggregate again). Left out when unknown: the policy then follows MX's rule
+   * (`AggregationPolicy.credentialUpdateStartedAggregation`). Runs journaled by earlier versions carry
+   * a boolean, which still decodes.
+   */
+  credentialUpdateStartedAggregation: Schema.optional(Schema.Boolean)
 })
 
 /**
@@ -59,7 +64,7 @@ export interface RunPayload extends Schema.Schema.Type<typeof RunPayload> {}
  */
 export const RunResult = Schema.Struct({
   outcome: AggregationRuns.RunOutcome,
-  status: ConnectionStatus.NullableConnectionStatus,
+  status: ConnectionStatus.NullableReportedStatus,
   action: Schema.String
 })
 
@@ -136,9 +141,14 @@ const mxActivity = <
     execute: Effect.flatMap(EngineConfig, (config) => MxTime.within(config.mxClock)(options.execute))
   })
 
+/**
+ * What a run keeps of a read of the member (journaled). Wider than what earlier versions journaled
+ * (known statuses only, a boolean `is_being_aggregated`), so their journals still decode: a status the
+ * domain does not know is kept as MX's text, and `is_being_aggregated` is `null` when MX did not say.
+ */
 const Observed = Schema.Struct({
-  connection_status: ConnectionStatus.NullableConnectionStatus,
-  is_being_aggregated: Schema.Boolean,
+  connection_status: ConnectionStatus.NullableReportedStatus,
+  is_being_aggregated: Schema.NullOr(Schema.Boolean),
   successfully_aggregated_at: Schema.NullOr(Schema.String)
 })
 type Observed = typeof Observed.Type
@@ -174,6 +184,8 @@ export const reasonOf = (trigger: AggregationPolicy.Trigger): AggregationRuns.Ru
       return "webhook"
     case "CredentialsUpdated":
       return "credentials_updated"
+    case "UserActedAtInstitution":
+      return "user_acted_at_institution"
   }
 }
 
@@ -251,8 +263,9 @@ const aggregate = (payload: RunPayload) =>
         const current = yield* mx.readMember(ref)
         yield* runs.addMxCalls(payload.runId, 1)
         const aggregatedAt = millisOf(current.aggregated_at)
-        // MX's clock and ours may differ a little: a minute of slack.
-        if (current.is_being_aggregated || (aggregatedAt !== null && aggregatedAt >= attemptedAt - 60_000)) {
+        // MX's clock and ours may differ a little: a minute of slack. MX not saying whether it is
+        // aggregating counts as aggregating (as in the domain's rules): no second aggregate on a guess.
+        if (current.is_being_aggregated !== false || (aggregatedAt !== null && aggregatedAt >= attemptedAt - 60_000)) {
           yield* Effect.logInfo("aggregate already accepted before a restart; not calling it again").pipe(
             Effect.annotateLogs({ memberGuid: payload.memberGuid, runId: payload.runId })
           )
@@ -413,7 +426,7 @@ const pullData = (payload: RunPayload) =>
 
 interface Ending {
   readonly outcome: AggregationRuns.RunOutcome
-  readonly status: ConnectionStatus.NullableConnectionStatus
+  readonly status: ConnectionStatus.NullableReportedStatus
   readonly action: NextAction.NextAction | null
   readonly event: Outbox.EventType | null
   readonly needsUserReason: string | null
@@ -543,7 +556,13 @@ const decisionEnding = (observed: Observed, decision: AggregationPolicy.Decision
     case "NotNow":
       return { ...base, outcome: "skipped", event: null, nextDueAt: decision.until }
     case "NeedsUser":
-      return { ...endingFor(observed, NextAction.decide(observed)), needsUserReason: decision.need, nextDueAt: null }
+      return {
+        ...endingFor(observed, NextAction.decide(observed)),
+        needsUserReason: decision.need,
+        // LOCKED/IMPEDED: due again after the policy's institution back-off (`nextCheckAfter`), when
+        // the policy tries again by itself; any other need waits for the user.
+        nextDueAt: decision.need === "institution" ? "policy" : null
+      }
     case "Stop":
       return { ...endingFor(observed, NextAction.decide(observed)), nextDueAt: null }
     default:
@@ -557,10 +576,9 @@ const settle = (payload: RunPayload, firstRound: number, startWithChallenge: Obs
     let round = firstRound
     let observed = startWithChallenge ?? (yield* pollUntilSettled(payload, round))
     while (true) {
-      // Not settled means the polling deadline passed while MX was still aggregating.
-      const action = NextAction.isSettled(observed)
-        ? NextAction.decide(observed)
-        : new NextAction.KeepPolling({ status: observed.connection_status })
+      // KeepPolling means the polling deadline passed while MX was still aggregating (or still reported
+      // a status the domain does not know): `NextAction.isSettled` is exactly "decide is not KeepPolling".
+      const action = NextAction.decide(observed)
       if (action._tag !== "AnswerChallenges") {
         if (action._tag === "PullData") {
           yield* pullData(payload)

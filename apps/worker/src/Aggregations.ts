@@ -156,7 +156,12 @@ export interface Service {
     answers: ReadonlyArray<Member.CredentialValue>
   ) => Effect.Effect<
     void,
-    MemberNotWaiting | Mfa.InvalidMfaAnswers | Mfa.MemberNotChallenged | MxApiError.MxApiError | StoreError.StoreError
+    | MemberNotWaiting
+    | Mfa.InvalidMfaAnswers
+    | Mfa.EmptyResume
+    | Mfa.MemberNotChallenged
+    | MxApiError.MxApiError
+    | StoreError.StoreError
   >
   /**
    * The user is present (the guide's new session): start a run for each of the user's tracked members,
@@ -241,7 +246,7 @@ const asksRound = (round: PendingChallenges.PendingChallenge, asked: ReadonlyArr
  * `UpdateCredentials`) with no aggregation running.
  */
 const asksForCredentials = (status: Member.MemberStatus): boolean =>
-  !status.is_being_aggregated && NextAction.decide(status)._tag === "UpdateCredentials"
+  status.is_being_aggregated === false && NextAction.decide(status)._tag === "UpdateCredentials"
 
 /** Whether MX certainly did not act on a failed request: it answered with a refusal (4xx) or 503. */
 const mxDidNotAct = (error: MxApiError.MxApiError): boolean =>
@@ -262,8 +267,14 @@ const triggerOf = (reason: AggregationRuns.RunReason): AggregationPolicy.Trigger
       return "Webhook"
     case "credentials_updated":
       return "CredentialsUpdated"
+    case "user_acted_at_institution":
+      return "UserActedAtInstitution"
   }
 }
+
+/** The triggers that stand for the end user: the run has the user present. */
+const userTrigger = (trigger: AggregationPolicy.Trigger): boolean =>
+  trigger === "UserPresent" || trigger === "UserActedAtInstitution"
 
 /** The entity of @effect/cluster's workflow engine that holds workflows' durable sleeps. */
 const durableClockEntityType = "Workflow/-/DurableClock"
@@ -383,8 +394,12 @@ export const make = Effect.gen(function*() {
         memberGuid,
         userGuid: member.value.userGuid,
         trigger,
-        userPresent: options.userPresent ?? trigger === "UserPresent",
-        credentialUpdateStartedAggregation: options.credentialUpdateStartedAggregation ?? false
+        userPresent: options.userPresent ?? userTrigger(trigger),
+        // Only when known: otherwise the policy follows MX's rule (a `CredentialsUpdated` run's update
+        // started an aggregation).
+        ...(options.credentialUpdateStartedAggregation === undefined
+          ? {}
+          : { credentialUpdateStartedAggregation: options.credentialUpdateStartedAggregation })
       }
       yield* execute(payload).pipe(
         Effect.tapErrorCause(() => tracked.release(memberGuid, runId).pipe(Effect.ignore)),
@@ -468,7 +483,7 @@ export const make = Effect.gen(function*() {
       }
       const round = current.value
       const member = yield* tracked.get(memberGuid)
-      const status: ConnectionStatus.NullableConnectionStatus = Option.match(member, {
+      const status: ConnectionStatus.NullableReportedStatus = Option.match(member, {
         onNone: () => null,
         onSome: (m) => m.status
       })
@@ -519,7 +534,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const members = yield* tracked.list({ userGuid })
       return yield* Effect.forEach(members, (m) =>
-        start(m.memberGuid, trigger, { userPresent: trigger === "UserPresent" }).pipe(
+        start(m.memberGuid, trigger, { userPresent: userTrigger(trigger) }).pipe(
           Effect.catchTag("MemberNotTracked", () =>
             Effect.succeed({ _tag: "AlreadyRunning", runId: null } as const)),
           Effect.map((started) => ({ memberGuid: m.memberGuid, started }))
@@ -597,8 +612,13 @@ export const make = Effect.gen(function*() {
         isBeingAggregated: status.is_being_aggregated
       })
       if (!asksForCredentials(status)) {
-        // Follow the member instead (its first read 3 s after this one); the claim passes to the run.
-        const run = yield* startRun(memberGuid, "CredentialsUpdated", { userPresent: false }, owner).pipe(
+        // Follow the member instead (its first read 3 s after this one); the claim passes to the run. No
+        // update was sent, so none started an aggregation (said explicitly: the policy's default for a
+        // `CredentialsUpdated` run is that its update did).
+        const run = yield* startRun(memberGuid, "CredentialsUpdated", {
+          userPresent: false,
+          credentialUpdateStartedAggregation: false
+        }, owner).pipe(
           Effect.ensuring(Effect.ignore(release))
         )
         yield* Effect.logInfo("new credentials not sent: MX no longer asks for them").pipe(
@@ -610,10 +630,17 @@ export const make = Effect.gen(function*() {
         )
         return yield* new MemberNotAwaitingCredentials({
           memberGuid,
-          reason: status.is_being_aggregated ? "Aggregating" : "NotAsked",
+          // MX not saying whether it aggregates counts as aggregating, as in the domain's rules.
+          reason: status.is_being_aggregated !== false ? "Aggregating" : "NotAsked",
           message: `MX no longer asks for new credentials for member ${memberGuid} (connection_status ${
             status.connection_status ?? "null"
-          }${status.is_being_aggregated ? ", being aggregated" : ""}): they were not sent; ${
+          }${
+            status.is_being_aggregated === true
+              ? ", being aggregated"
+              : status.is_being_aggregated === null
+              ? ", perhaps being aggregated"
+              : ""
+          }): they were not sent; ${
             run._tag === "Started" || run.runId !== null
               ? `run ${run.runId} follows the member`
               : "the member is followed"
@@ -770,8 +797,8 @@ export const make = Effect.gen(function*() {
         memberGuid: member.memberGuid,
         userGuid: member.userGuid,
         trigger: triggerOf(run.value.run.reason),
-        userPresent: run.value.run.reason === "user_present",
-        credentialUpdateStartedAggregation: false
+        userPresent: userTrigger(triggerOf(run.value.run.reason))
+        // credentialUpdateStartedAggregation left out: unknown here (the policy follows MX's rule).
       }).pipe(Effect.orDie)
       // A workflow whose member nobody has read for a long time has stalled. The engine marks a message
       // read when it fetches it and leaves it alone for 10 minutes, so a message whose fetch was cut off

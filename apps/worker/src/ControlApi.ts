@@ -44,7 +44,7 @@ export class MemberView extends Schema.Class<MemberView>("MemberView")({
   userGuid: Schema.String,
   institutionCode: Schema.NullOr(Schema.String),
   tracked: Schema.Boolean,
-  connectionStatus: ConnectionStatus.NullableConnectionStatus,
+  connectionStatus: ConnectionStatus.NullableReportedStatus,
   statusClass: Schema.NullOr(ConnectionStatus.StatusClass),
   isBeingAggregated: Schema.Boolean,
   nextAction: Schema.NullOr(Schema.String),
@@ -333,6 +333,13 @@ export class MembersGroup extends HttpApiGroup.make("members")
   )
   .add(
     HttpApiEndpoint.post("aggregate")`/members/${memberGuidParam}/aggregate`
+      .addSuccess(Triggered, { status: 202 })
+      .addError(Problem.NotFound)
+  )
+  .add(
+    // The user says they did what the institution asked (unlocked the account, accepted its terms): a
+    // LOCKED or IMPEDED member is aggregated again only on this word, or after a long back-off.
+    HttpApiEndpoint.post("institutionActionDone")`/members/${memberGuidParam}/institution-action-done`
       .addSuccess(Triggered, { status: 202 })
       .addError(Problem.NotFound)
   )

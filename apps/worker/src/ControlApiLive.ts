@@ -6,6 +6,7 @@
  */
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
+import type { AggregationPolicy, Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
@@ -154,6 +155,13 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
     const config = yield* EngineConfig
     const mx = MxTime.within(config.mxClock)
     const notFound = (memberGuid: string) => new NotFound({ detail: `Member ${memberGuid} is not tracked` })
+    const startRun = (memberGuid: Member.MemberGuid, trigger: AggregationPolicy.Trigger) =>
+      aggregations.start(memberGuid, trigger).pipe(
+        Effect.map((started) => triggered(memberGuid, started)),
+        Effect.catchTag("MemberNotTracked", () => Effect.fail(notFound(memberGuid))),
+        storeUnavailable,
+        mx
+      )
     return handlers
       .handle("list", ({ urlParams }) => {
         const limit = urlParams.limit ?? defaultPageSize
@@ -281,6 +289,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
             MemberNotWaiting: (e) => Effect.fail(new Conflict({ detail: e.message })),
             MemberNotChallenged: (e) => Effect.fail(new Conflict({ detail: e.message })),
             InvalidMfaAnswers: (e) => Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
+            EmptyResume: (e) => Effect.fail(new Invalid({ detail: e.message })),
             MxApiError: (e) =>
               e.reason === "NotAllowed"
                 ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
@@ -289,13 +298,8 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           storeUnavailable,
           mx
         ))
-      .handle("aggregate", ({ path }) =>
-        aggregations.start(path.memberGuid, "Manual").pipe(
-          Effect.map((started) => triggered(path.memberGuid, started)),
-          Effect.catchTag("MemberNotTracked", () => Effect.fail(notFound(path.memberGuid))),
-          storeUnavailable,
-          mx
-        ))
+      .handle("aggregate", ({ path }) => startRun(path.memberGuid, "Manual"))
+      .handle("institutionActionDone", ({ path }) => startRun(path.memberGuid, "UserActedAtInstitution"))
       .handle("userPresent", ({ path }) =>
         aggregations.userPresent(path.userGuid).pipe(
           Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),

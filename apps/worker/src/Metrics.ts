@@ -222,7 +222,7 @@ export const runStarted = (trigger: AggregationPolicy.Trigger): Effect.Effect<vo
  */
 export const runSettled = (options: {
   readonly outcome: AggregationRuns.RunOutcome
-  readonly status: ConnectionStatus.NullableConnectionStatus
+  readonly status: ConnectionStatus.NullableReportedStatus
   readonly durationMillis?: number | null | undefined
 }): Effect.Effect<void> =>
   Effect.zipRight(

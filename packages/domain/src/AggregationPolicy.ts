@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Duration, Option, Schema } from "effect"
+import { absurd } from "effect/Function"
 import * as ConnectionStatus from "./ConnectionStatus.js"
 import type { NextAction, Observation } from "./NextAction.js"
 
@@ -39,6 +40,8 @@ export const backgroundSuppression: Duration.Duration = Duration.hours(20)
  *   says and pulls data MX has and the worker has not, but never calls aggregate.
  * - `DataUpdated`: as `Webhook` (the name runs journaled by earlier versions carry).
  * - `CredentialsUpdated`: the member's credentials were just updated.
+ * - `UserActedAtInstitution`: the end user says they acted at the institution's website (unlocked the
+ *   account, accepted the terms) after LOCKED or IMPEDED. The user is present too.
  *
  * @since 0.1.0
  * @category models
@@ -49,7 +52,8 @@ export const Trigger = Schema.Literal(
   "Manual",
   "Webhook",
   "DataUpdated",
-  "CredentialsUpdated"
+  "CredentialsUpdated",
+  "UserActedAtInstitution"
 )
 
 /**
@@ -75,6 +79,13 @@ export interface Options {
   readonly retryBase: Duration.DurationInput
   /** Longest delay after provider trouble (default 24 h). */
   readonly retryCap: Duration.DurationInput
+  /**
+   * After LOCKED or IMPEDED, how long since the last aggregation attempt before a run aggregates again
+   * without the user saying they acted at the institution (default 7 days).
+   */
+  readonly institutionBackoff: Duration.DurationInput
+  /** After a status this code does not know, when to read the member again (default 1 h). */
+  readonly unknownStatusRecheck: Duration.DurationInput
 }
 
 /**
@@ -88,7 +99,9 @@ export const defaultOptions: Options = {
   presentFreshness: Duration.minutes(15),
   cadence: Duration.hours(6),
   retryBase: Duration.hours(1),
-  retryCap: Duration.hours(24)
+  retryCap: Duration.hours(24),
+  institutionBackoff: Duration.days(7),
+  unknownStatusRecheck: Duration.hours(1)
 }
 
 /**
@@ -100,7 +113,10 @@ export const defaultOptions: Options = {
 export interface Context {
   readonly observation: Observation
   readonly trigger: Trigger
-  /** The end user is present and can answer MFA. */
+  /**
+   * The end user is present and can answer MFA. The `UserPresent` and `UserActedAtInstitution` triggers
+   * say so too; `isUserPresent` is the one notion of presence every rule uses.
+   */
   readonly userPresent: boolean
   /** Epoch milliseconds. */
   readonly now: number
@@ -113,9 +129,39 @@ export interface Context {
    * finds nothing to pull keeps this check (a healthy member without one gets one a cadence away).
    */
   readonly nextCheckAt?: number | null | undefined
-  /** A credential update just started an aggregation on MX's side (no skip_aggregation). */
+  /**
+   * A credential update just started an aggregation on MX's side. Honoured whatever the trigger. When
+   * left out it follows MX's rule: a `CredentialsUpdated` run's update (with credentials) started one,
+   * unless the caller sent `skip_aggregation`, in which case it must say `false`.
+   */
   readonly credentialUpdateStartedAggregation?: boolean | undefined
 }
+
+/**
+ * Whether the end user is present: the `userPresent` flag or a trigger that stands for the user
+ * (`UserPresent`, `UserActedAtInstitution`). A webhook's run never counts as the user's, whatever the
+ * flag says (anyone who learns the webhook URL could send one).
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const isUserPresent = (context: Pick<Context, "trigger" | "userPresent">): boolean =>
+  !isHint(context.trigger) &&
+  (context.userPresent || context.trigger === "UserPresent" || context.trigger === "UserActedAtInstitution")
+
+/**
+ * Whether a credential update started an aggregation MX is running: the context's
+ * `credentialUpdateStartedAggregation`, or by MX's rule (an update with credentials aggregates unless
+ * `skip_aggregation`) for a `CredentialsUpdated` run that does not say.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const credentialUpdateStartedAggregation = (
+  context: Pick<Context, "trigger" | "credentialUpdateStartedAggregation">
+): boolean => context.credentialUpdateStartedAggregation ?? context.trigger === "CredentialsUpdated"
+
+const isHint = (trigger: Trigger): boolean => trigger === "Webhook" || trigger === "DataUpdated"
 
 /**
  * Call aggregate, then poll.
@@ -206,36 +252,55 @@ const within = (since: number | null | undefined, now: number, window: Duration.
   since !== null && since !== undefined && now - since < Duration.toMillis(window)
 
 /**
- * Decides what a run does. Rules, in order:
- * 1. never aggregate right after a credential update that started one: follow it;
+ * Decides what a run does. Total: every status class (`Unknown` included) is handled explicitly, and
+ * only `Connected`, `Processing` and `ProviderTrouble` go on to the freshness rules. Rules, in order:
+ * 1. never aggregate while a credential update's aggregation runs (`credentialUpdateStartedAggregation`,
+ *    whatever the trigger): follow it;
  * 2. CHALLENGED: answer and resume, never aggregate;
- * 3. MX already aggregating: follow it (another aggregate would be a no-op 202);
- * 4. terminal or non-aggregating members stop; OAuth, credential and institution problems need the
- *    user (LOCKED/IMPEDED aggregate again once the user is back, having acted at the institution);
- * 5. EXPIRED and REJECTED aggregate only when the user is present (MFA will be asked again);
- * 6. a webhook (a hint) pulls data MX has and the worker has not pulled, and otherwise leaves the
+ * 3. MX may be aggregating (`is_being_aggregated` true or unknown): follow it (another aggregate would
+ *    be a no-op 202);
+ * 4. a status this code does not know: not now, read it again after `unknownStatusRecheck` (never
+ *    aggregate, never ask the user on a guess);
+ * 5. terminal or non-aggregating members stop; OAuth and credential problems need the user;
+ * 6. LOCKED/IMPEDED aggregate again only when the user says they acted at the institution
+ *    (`UserActedAtInstitution`), or once `institutionBackoff` has passed since the last attempt
+ *    (`aggregated_at` or our last aggregate call); mere presence is not enough;
+ * 7. EXPIRED and REJECTED aggregate only when the user is present (`isUserPresent`: MFA will be asked
+ *    again);
+ * 8. a webhook (a hint) pulls data MX has and the worker has not pulled, and otherwise leaves the
  *    member's schedule alone: it never aggregates, whatever the age of the data;
- * 7. a scheduled run pulls only when MX aggregated successfully within `freshness`, waits while a
- *    manual aggregate of ours still suppresses background aggregation, and aggregates stale data;
- * 8. a present user gets an aggregation unless the data is fresher than `presentFreshness`;
- *    an operator's manual trigger aggregates.
+ * 9. an operator's manual trigger aggregates; a present user gets an aggregation unless the data is
+ *    fresher than `presentFreshness`;
+ * 10. a scheduled run pulls only when MX aggregated successfully within `freshness`, waits while a
+ *    manual aggregate of ours still suppresses background aggregation, and aggregates stale data.
  *
  * @since 0.1.0
  * @category rules
  */
 export const decide = (context: Context, options: Options = defaultOptions): Decision => {
   const { now, observation, trigger } = context
-  const hint = trigger === "Webhook" || trigger === "DataUpdated"
-  // A webhook never stands for the user: whatever a caller says, its run does not aggregate.
-  const userPresent = context.userPresent && !hint
+  const hint = isHint(trigger)
+  const userPresent = isUserPresent(context)
   const status = observation.connection_status
-  if (trigger === "CredentialsUpdated" && context.credentialUpdateStartedAggregation === true) {
+  if (credentialUpdateStartedAggregation(context)) {
     return new FollowAggregation({ reason: "the credential update started an aggregation" })
   }
   if (status === "CHALLENGED") return new AnswerChallenges()
-  if (observation.is_being_aggregated) return new FollowAggregation({ reason: "MX is aggregating the member" })
+  if (observation.is_being_aggregated !== false) {
+    return new FollowAggregation({
+      reason: observation.is_being_aggregated === true
+        ? "MX is aggregating the member"
+        : "MX did not say whether it is aggregating the member"
+    })
+  }
   const lastSuccess = parse(observation.successfully_aggregated_at)
-  switch (ConnectionStatus.classify(status)) {
+  const statusClass = ConnectionStatus.classify(status)
+  switch (statusClass) {
+    case "Unknown":
+      return new NotNow({
+        until: now + Duration.toMillis(options.unknownStatusRecheck),
+        reason: `MX reports a status this worker does not know (${status}): not aggregating; reading it again later`
+      })
     case "Terminal":
       return new Stop({ reason: `${status} members cannot be aggregated` })
     case "NotAggregating":
@@ -244,10 +309,18 @@ export const decide = (context: Context, options: Options = defaultOptions): Dec
       return new NeedsUser({ need: "oauth" })
     case "CredentialsRequired":
       return new NeedsUser({ need: "credentials" })
-    case "InstitutionActionRequired":
-      return userPresent
-        ? new Aggregate({ reason: `the user is back after ${status}` })
+    case "InstitutionActionRequired": {
+      if (trigger === "UserActedAtInstitution") {
+        return new Aggregate({ reason: `the user acted at the institution after ${status}` })
+      }
+      const lastAttempt = Math.max(
+        parse(observation.aggregated_at) ?? -Infinity,
+        context.lastAggregateCalledAt ?? -Infinity
+      )
+      return Number.isFinite(lastAttempt) && !hint && !within(lastAttempt, now, options.institutionBackoff)
+        ? new Aggregate({ reason: `long back-off after ${status}: trying again` })
         : new NeedsUser({ need: "institution" })
+    }
     case "RestartRequired":
       return userPresent
         ? new Aggregate({ reason: `new aggregation after ${status} with the user present` })
@@ -258,10 +331,13 @@ export const decide = (context: Context, options: Options = defaultOptions): Dec
     case "Connected":
     case "Processing":
       break
+    default:
+      // Every class is handled above: a class added to StatusClass does not compile until it is.
+      return absurd<Decision>(statusClass)
   }
   if (hint) return afterWebhook(lastSuccess, context, options)
   if (trigger === "Manual") return new Aggregate({ reason: "requested" })
-  if (userPresent || trigger === "UserPresent") {
+  if (userPresent) {
     return within(lastSuccess, now, options.presentFreshness)
       ? pullIfNew(lastSuccess, context, options)
       : new Aggregate({ reason: "the user is present" })
@@ -301,10 +377,20 @@ const pullIfNew = (lastSuccess: number | undefined, context: Context, options: O
     })
 
 /**
+ * A count of consecutive failures made safe: an integer from 0 to 30. A negative count is 0; a count
+ * that is not a number (NaN) or infinite is unknown and taken as the most (so the longest delay), never
+ * as 0 ms.
+ */
+const failures = (consecutiveFailures: number): number =>
+  Number.isNaN(consecutiveFailures) ? 30 : Math.max(0, Math.min(Math.floor(consecutiveFailures), 30))
+
+/**
  * When the scheduler should look at a member again after a run ended with `action`: a healthy member
- * after `cadence`; provider trouble with exponential backoff from `retryBase` to `retryCap`; a member
- * that needs its user, or cannot be aggregated, not until something changes (a signal, a webhook, new
- * credentials).
+ * after `cadence`; provider trouble with exponential backoff from `retryBase` to `retryCap` (a
+ * negative failure count counts as none; NaN or infinity as many, so the cap); an unsettled member
+ * (`KeepPolling`, an unknown status included) after 15 minutes; LOCKED/IMPEDED after
+ * `institutionBackoff` (when `decide` tries again by itself); a member that needs its user, or cannot
+ * be aggregated, not until something changes (a signal, a webhook, new credentials).
  *
  * @since 0.1.0
  * @category rules
@@ -320,13 +406,14 @@ export const nextCheckAfter = (
     case "KeepPolling":
       return Option.some(Duration.max(Duration.minutes(15), minimumPollInterval))
     case "RetryLater": {
-      const base = Duration.toMillis(options.retryBase) * 2 ** Math.max(0, Math.min(consecutiveFailures, 30))
+      const base = Duration.toMillis(options.retryBase) * 2 ** failures(consecutiveFailures)
       return Option.some(Duration.millis(Math.min(base, Duration.toMillis(options.retryCap))))
     }
+    case "ActAtInstitution":
+      return Option.some(Duration.decode(options.institutionBackoff))
     case "AnswerChallenges":
     case "UpdateCredentials":
     case "StartNewAggregation":
-    case "ActAtInstitution":
     case "CompleteOAuth":
     case "StopAggregating":
     case "NotAggregatable":

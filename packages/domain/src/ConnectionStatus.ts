@@ -70,6 +70,70 @@ export const NullableConnectionStatus = Schema.NullOr(ConnectionStatus)
  */
 export type NullableConnectionStatus = ConnectionStatus | null
 
+const known: ReadonlySet<string> = new Set(names)
+
+/**
+ * Whether a reported status is one of the 22 known names. Narrows a `ReportedStatus` to the known
+ * literals (then switch on it exhaustively) or to `UnknownStatus`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isKnown = (status: ReportedStatus): status is ConnectionStatus => known.has(status)
+
+/**
+ * A `connection_status` MX sent that is not one of the 22 known names (MX's OpenAPI spec types the
+ * field as any string, so a new status may appear without notice). The raw text is kept as it came,
+ * branded so that it never mixes with the known literals.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UnknownStatus = Schema.String.pipe(
+  Schema.filter((s) => !known.has(s), { message: (issue) => `${String(issue.actual)} is a known status` }),
+  Schema.brand("UnknownConnectionStatus"),
+  Schema.annotations({ identifier: "UnknownStatus", description: "A connection_status MX sent that is not known" })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type UnknownStatus = typeof UnknownStatus.Type
+
+/**
+ * What MX may send in `connection_status`: a known status (precisely typed) or an unknown one kept with
+ * its raw text. Decoding never fails on a string; a known name always decodes to its literal.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ReportedStatus = Schema.Union(ConnectionStatus, UnknownStatus).annotations({
+  identifier: "ReportedStatus",
+  description: "An MX connection_status: a known name, or an unknown one kept as sent"
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReportedStatus = ConnectionStatus | UnknownStatus
+
+/**
+ * A reported status, or `null` (a member that does not aggregate). This is what `Member` and
+ * `MemberStatus` decode `connection_status` into.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const NullableReportedStatus = Schema.NullOr(ReportedStatus)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type NullableReportedStatus = ReportedStatus | null
+
 /**
  * An MX `connection_status_id`: an integer from 0 to 21.
  *
@@ -134,6 +198,9 @@ export const ConnectionStatusFromId: Schema.Schema<ConnectionStatus, number> = S
  * - `Terminal`: aggregation is no longer possible for this member; stop.
  * - `AwaitingOAuth`: an OAuth member waiting for the user to finish the OAuth window.
  * - `NotAggregating`: a member that does not aggregate (`null`).
+ * - `Unknown`: a status MX sent that this code does not know. Its meaning is unknown, so nothing is
+ *   done that a wrong guess could make harmful: no aggregate, no credential prompt, no request to the
+ *   user; the member is read again later (`NextAction.decide` keeps polling).
  *
  * @since 0.1.0
  * @category models
@@ -148,7 +215,8 @@ export const StatusClass = Schema.Literal(
   "ProviderTrouble",
   "Terminal",
   "AwaitingOAuth",
-  "NotAggregating"
+  "NotAggregating",
+  "Unknown"
 ).annotations({ identifier: "StatusClass" })
 
 /**
@@ -201,13 +269,14 @@ const classes: { readonly [S in ConnectionStatus]: StatusClass } = {
 }
 
 /**
- * The class of a status; `null` (a member that does not aggregate) is `NotAggregating`.
+ * The class of a status; `null` (a member that does not aggregate) is `NotAggregating`, a status this
+ * code does not know is `Unknown`.
  *
  * @since 0.1.0
  * @category classification
  */
-export const classify = (status: NullableConnectionStatus): StatusClass =>
-  status === null ? "NotAggregating" : classes[status]
+export const classify = (status: NullableReportedStatus): StatusClass =>
+  status === null ? "NotAggregating" : isKnown(status) ? classes[status] : "Unknown"
 
 /**
  * The statuses the guide calls transient: "CREATED, UPDATED, DELAYED, and RESUMED represent transient
@@ -240,13 +309,19 @@ export const guideEndStates: ReadonlySet<ConnectionStatus> = new Set([
 ])
 
 /**
- * Whether a status ends the current aggregation (no further progress without a new aggregation or a
- * resume). Processing statuses are not settled; CHALLENGED settles the poll (MFA is needed).
+ * Whether a status, by its class alone, is an end state of an aggregation: anything but `Processing`
+ * and `Unknown` (CHALLENGED counts: MFA is needed). This looks at the status only; whether polling can
+ * stop also depends on `is_being_aggregated`, which `NextAction.isSettled` takes into account.
+ * (Formerly `ConnectionStatus.isSettled`, renamed so that it does not share a name with
+ * `NextAction.isSettled`.)
  *
  * @since 0.1.0
  * @category classification
  */
-export const isSettled = (status: NullableConnectionStatus): boolean => classify(status) !== "Processing"
+export const isEndState = (status: NullableReportedStatus): boolean => {
+  const statusClass = classify(status)
+  return statusClass !== "Processing" && statusClass !== "Unknown"
+}
 
 /**
  * The statuses that trigger MX's CONNECTION_STATUS webhook (end-user-actionable states).

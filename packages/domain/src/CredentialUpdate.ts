@@ -97,7 +97,14 @@ export class Plan extends Schema.Class<Plan>("CredentialUpdatePlan")({
 export class CredentialUpdateRejected extends Schema.TaggedError<CredentialUpdateRejected>()(
   "CredentialUpdateRejected",
   {
-    reason: Schema.Literal("NoMemberCredentials", "MissingField", "UnknownField", "EmptyValue", "DuplicateMember"),
+    reason: Schema.Literal(
+      "NoMemberCredentials",
+      "MissingField",
+      "UnknownField",
+      "EmptyValue",
+      "DuplicateField",
+      "DuplicateMember"
+    ),
     credentialGuid: Schema.optional(CredentialGuid),
     otherMemberGuid: Schema.optional(MemberGuid)
   }
@@ -111,7 +118,9 @@ export class CredentialUpdateRejected extends Schema.TaggedError<CredentialUpdat
       case "UnknownField":
         return `Credential ${this.credentialGuid} is not one of the member's credentials`
       case "EmptyValue":
-        return `The value for credential ${this.credentialGuid} is empty`
+        return `The value for credential ${this.credentialGuid} is empty or blank`
+      case "DuplicateField":
+        return `Two values were given for credential ${this.credentialGuid}`
       case "DuplicateMember":
         return `These credentials are already used by member ${this.otherMemberGuid} of the same user and institution`
     }
@@ -125,7 +134,8 @@ const sameValues = (a: ReadonlyArray<CredentialValue>, b: ReadonlyArray<Credenti
 }
 
 /**
- * Plans a credential update. Refuses an empty member credential list, a missing, unknown or empty field,
+ * Plans a credential update. Refuses an empty member credential list, a missing, unknown, empty or
+ * blank field, two values for one field (rather than keep the last),
  * and credentials identical to those of another member of the same user and institution (MX refuses
  * that update as a duplicate member). The credentials come out in the member's `display_order`.
  *
@@ -142,6 +152,9 @@ export const plan = (input: Input): Effect.Effect<Plan, CredentialUpdateRejected
       if (!requiredGuids.has(value.guid)) {
         return Effect.fail(new CredentialUpdateRejected({ reason: "UnknownField", credentialGuid: value.guid }))
       }
+      if (given.has(value.guid)) {
+        return Effect.fail(new CredentialUpdateRejected({ reason: "DuplicateField", credentialGuid: value.guid }))
+      }
       given.set(value.guid, value)
     }
     const credentials: Array<CredentialValue> = []
@@ -150,7 +163,9 @@ export const plan = (input: Input): Effect.Effect<Plan, CredentialUpdateRejected
       if (value === undefined) {
         return Effect.fail(new CredentialUpdateRejected({ reason: "MissingField", credentialGuid: credential.guid }))
       }
-      if (Redacted.value(value.value).length === 0) {
+      // Blank counts as empty, as for MFA answers; a non-blank value is sent as entered (a password may
+      // begin or end with a space).
+      if (Redacted.value(value.value).trim().length === 0) {
         return Effect.fail(new CredentialUpdateRejected({ reason: "EmptyValue", credentialGuid: credential.guid }))
       }
       credentials.push(value)

@@ -1,13 +1,14 @@
 /**
  * MX's member objects as Schemas: the member, its status, its MFA challenges and its credentials.
  * Field names are MX's own, so the same Schema decodes MX's JSON and generates property-test data.
- * They are tolerant where MX is: nullable fields, unknown extra fields, challenge types as strings or
- * numbers, `most_recent_job_guid` as a string although the spec says boolean.
+ * They are tolerant where MX is: nullable fields, unknown extra fields, unknown `connection_status`
+ * values (kept as `UnknownStatus`), challenge types as strings, numbers, unknown names or null, option
+ * entries without a value (skipped), `most_recent_job_guid` as a string although the spec says boolean.
  *
  * @since 0.1.0
  */
 import { ParseResult, Schema } from "effect"
-import { NullableConnectionStatus } from "./ConnectionStatus.js"
+import { NullableReportedStatus } from "./ConnectionStatus.js"
 
 /**
  * A member guid (`MBR-…`).
@@ -72,6 +73,18 @@ const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Sch
 const flag = Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
 
 /**
+ * `is_being_aggregated` as MX sends it, `null` when MX left it out or sent null. It is never read as
+ * false: a partial member read as "not aggregating" would let a status left over from the previous
+ * aggregation (a CONNECTED from yesterday) decide PullData while a new job runs. The guide says the
+ * field "will be true if the member is being aggregated … Otherwise, this field will be false", so a
+ * member without it is unknown, and `NextAction.decide` treats unknown as still aggregating.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const IsBeingAggregated = Schema.optionalWith(Schema.NullOr(Schema.Boolean), { default: () => null })
+
+/**
  * An ISO 8601 timestamp as MX sends it (`2016-10-13T18:07:57.000Z`), kept as the string MX sent.
  *
  * @since 0.1.0
@@ -93,9 +106,9 @@ export class Member extends Schema.Class<Member>("Member")({
   name: nullable(Schema.String),
   institution_code: nullable(InstitutionCode),
   institution_guid: nullable(Schema.String),
-  connection_status: Schema.optionalWith(NullableConnectionStatus, { default: () => null }),
+  connection_status: Schema.optionalWith(NullableReportedStatus, { default: () => null }),
   connection_status_message: nullable(Schema.String),
-  is_being_aggregated: flag,
+  is_being_aggregated: IsBeingAggregated,
   is_oauth: flag,
   is_manual: flag,
   is_managed_by_user: flag,
@@ -184,8 +197,82 @@ export const ChallengeTypeFromWire: Schema.Schema<ChallengeType, string | number
 ).annotations({ identifier: "ChallengeType" })
 
 /**
+ * A challenge `type` MX sent that is not one of the known kinds (`SECURITY_KEY`, an unknown numeric
+ * code as its decimal text), kept as sent. Such a challenge is answered as free text.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UnknownChallengeType = Schema.String.pipe(
+  Schema.brand("UnknownChallengeType"),
+  Schema.annotations({ identifier: "UnknownChallengeType" })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type UnknownChallengeType = typeof UnknownChallengeType.Type
+
+/**
+ * A challenge `type` as decoded: a known kind, an unknown one kept with its raw text, or `null` when MX
+ * sent none (MX's spec: a nullable string).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReportedChallengeType = ChallengeType | UnknownChallengeType | null
+
+/**
+ * Whether a decoded challenge type is one of the known kinds.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isKnownChallengeType = (type: ReportedChallengeType): type is ChallengeType =>
+  type !== null && Schema.is(ChallengeType)(type)
+
+/**
+ * A challenge `type` as MX may send it, tolerantly: a known name or code decodes as
+ * `ChallengeTypeFromWire` does; any other string or number decodes to an `UnknownChallengeType` with
+ * its raw text. Encodes back to the name or raw text.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TolerantChallengeType: Schema.Schema<ChallengeType | UnknownChallengeType, string | number> = Schema
+  .transform(
+    Schema.Union(Schema.String, Schema.Number),
+    Schema.Union(ChallengeType, UnknownChallengeType),
+    {
+      strict: true,
+      decode: (raw): ChallengeType | UnknownChallengeType => {
+        const known = Schema.decodeEither(ChallengeTypeFromWire)(raw)
+        return known._tag === "Right" ? known.right : UnknownChallengeType.make(String(raw))
+      },
+      encode: (type) => type
+    }
+  ).annotations({ identifier: "TolerantChallengeType" })
+
+/** Keeps the entries whose `value` is a string: MX's spec makes option values nullable, and an option
+ * without a value cannot be answered. */
+const answerableOptions = <A, I extends { readonly value: string }, R>(item: Schema.Schema<A, I, R>) =>
+  Schema.optionalWith(
+    Schema.transform(Schema.Array(Schema.Unknown), Schema.Array(item), {
+      strict: false,
+      decode: (entries) =>
+        entries.filter((entry) =>
+          !(typeof entry === "object" && entry !== null && (!("value" in entry) || entry.value === null))
+        ),
+      encode: (entries) => entries
+    }),
+    { nullable: true, default: () => [] }
+  )
+
+/**
  * One option of an `OPTIONS` challenge. The option `guid` (`CRO-…`) is recent in MX's spec; the
- * answer may be the option's `value` or its `guid`.
+ * answer may be the option's `value` or its `guid`. Entries MX sends with a null value are skipped
+ * when a `Challenge` decodes.
  *
  * @since 0.1.0
  * @category schemas
@@ -197,7 +284,8 @@ export class ChallengeOption extends Schema.Class<ChallengeOption>("ChallengeOpt
 }) {}
 
 /**
- * One option of an `IMAGE_OPTIONS` challenge.
+ * One option of an `IMAGE_OPTIONS` challenge. Entries with a null value are skipped, as for
+ * `ChallengeOption`.
  *
  * @since 0.1.0
  * @category schemas
@@ -210,19 +298,21 @@ export class ImageOption extends Schema.Class<ImageOption>("ImageOption")({
 }) {}
 
 /**
- * An MFA challenge: a question the end user must answer before the aggregation can resume.
+ * An MFA challenge: a question the end user must answer before the aggregation can resume. A missing,
+ * null or unknown `type` still decodes (`null` or an `UnknownChallengeType`), keeping the guid and
+ * label; such a challenge is answered as free text (see `Mfa.validateAnswers`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export class Challenge extends Schema.Class<Challenge>("Challenge")({
   guid: CredentialGuid,
-  type: ChallengeTypeFromWire,
+  type: Schema.optionalWith(Schema.NullOr(TolerantChallengeType), { default: () => null }),
   label: nullable(Schema.String),
   field_name: nullable(Schema.String),
   image_data: nullable(Schema.String),
-  options: Schema.optionalWith(Schema.Array(ChallengeOption), { nullable: true, default: () => [] }),
-  image_options: Schema.optionalWith(Schema.Array(ImageOption), { nullable: true, default: () => [] })
+  options: answerableOptions(ChallengeOption),
+  image_options: answerableOptions(ImageOption)
 }) {}
 
 /**
@@ -233,8 +323,8 @@ export class Challenge extends Schema.Class<Challenge>("Challenge")({
  */
 export class MemberStatus extends Schema.Class<MemberStatus>("MemberStatus")({
   guid: MemberGuid,
-  connection_status: Schema.optionalWith(NullableConnectionStatus, { default: () => null }),
-  is_being_aggregated: flag,
+  connection_status: Schema.optionalWith(NullableReportedStatus, { default: () => null }),
+  is_being_aggregated: IsBeingAggregated,
   is_authenticated: flag,
   has_processed_accounts: flag,
   has_processed_account_numbers: flag,

@@ -36,13 +36,27 @@ export class InvalidMfaAnswers extends Schema.TaggedError<InvalidMfaAnswers>()("
 }
 
 /**
+ * A resume with no answers at all (and no challenges to answer): MX's resume needs at least one
+ * answer, so an empty one is refused rather than sent. (With challenges and no answers, each challenge
+ * is reported `Unanswered` by `InvalidMfaAnswers`.)
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EmptyResume extends Schema.TaggedError<EmptyResume>()("EmptyResume", {}) {
+  override get message(): string {
+    return "Cannot resume without answers: there are no challenges to answer"
+  }
+}
+
+/**
  * MX resumes only a CHALLENGED member (405 otherwise); asking to resume any other is refused here.
  *
  * @since 0.1.0
  * @category errors
  */
 export class MemberNotChallenged extends Schema.TaggedError<MemberNotChallenged>()("MemberNotChallenged", {
-  status: ConnectionStatus.NullableConnectionStatus
+  status: ConnectionStatus.NullableReportedStatus
 }) {
   override get message(): string {
     return `Cannot resume: the member is ${this.status ?? "null"}, not CHALLENGED`
@@ -63,7 +77,8 @@ const optionAnswers = (challenge: Challenge): ReadonlySet<string> | undefined =>
 /**
  * Checks answers against the challenges they answer: every challenge answered exactly once, no answer
  * to an unknown challenge, option answers among the offered options (by value or option guid), and
- * free-text answers (TEXT, TOKEN, IMAGE_DATA, …) not blank. Succeeds with the answers in challenge
+ * free-text answers (TEXT, TOKEN, IMAGE_DATA, a missing or unknown type, …) not blank. An empty resume
+ * (no challenges, no answers) is refused (`EmptyResume`). Succeeds with the answers in challenge
  * order, ready for the resume call.
  *
  * @since 0.1.0
@@ -72,8 +87,9 @@ const optionAnswers = (challenge: Challenge): ReadonlySet<string> | undefined =>
 export const validateAnswers = (
   challenges: ReadonlyArray<Challenge>,
   answers: ReadonlyArray<CredentialValue>
-): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers> =>
-  Effect.suspend(() => {
+): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers | EmptyResume> =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<CredentialValue>, InvalidMfaAnswers | EmptyResume> => {
+    if (challenges.length === 0 && answers.length === 0) return Effect.fail(new EmptyResume())
     const problems: Array<AnswerProblem> = []
     const byGuid = new Map<string, CredentialValue>()
     const known = new Set(challenges.map((c) => c.guid as string))
@@ -115,7 +131,7 @@ export const validateAnswers = (
  * @category rules
  */
 export const ensureChallenged = (
-  status: ConnectionStatus.NullableConnectionStatus
+  status: ConnectionStatus.NullableReportedStatus
 ): Effect.Effect<void, MemberNotChallenged> =>
   status === "CHALLENGED" ? Effect.void : Effect.fail(new MemberNotChallenged({ status }))
 
@@ -127,10 +143,10 @@ export const ensureChallenged = (
  * @category rules
  */
 export const prepareResume = (
-  status: ConnectionStatus.NullableConnectionStatus,
+  status: ConnectionStatus.NullableReportedStatus,
   challenges: ReadonlyArray<Challenge>,
   answers: ReadonlyArray<CredentialValue>
-): Effect.Effect<ReadonlyArray<CredentialValue>, MemberNotChallenged | InvalidMfaAnswers> =>
+): Effect.Effect<ReadonlyArray<CredentialValue>, MemberNotChallenged | InvalidMfaAnswers | EmptyResume> =>
   Effect.zipRight(ensureChallenged(status), validateAnswers(challenges, answers))
 
 /**
@@ -144,8 +160,8 @@ export const prepareResume = (
 export interface AggregationCycle {
   readonly rounds: number
   readonly awaitingAnswers: boolean
-  readonly ended: ConnectionStatus.ConnectionStatus | null | undefined
-  readonly statuses: ReadonlyArray<ConnectionStatus.NullableConnectionStatus>
+  readonly ended: ConnectionStatus.NullableReportedStatus | undefined
+  readonly statuses: ReadonlyArray<ConnectionStatus.NullableReportedStatus>
 }
 
 /**
@@ -166,8 +182,8 @@ export const initialCycle: AggregationCycle = { rounds: 0, awaitingAnswers: fals
  */
 export const observe = (
   cycle: AggregationCycle,
-  status: ConnectionStatus.NullableConnectionStatus,
-  isBeingAggregated: boolean
+  status: ConnectionStatus.NullableReportedStatus,
+  isBeingAggregated: boolean | null
 ): AggregationCycle => {
   if (cycle.ended !== undefined) return cycle
   const statuses = [...cycle.statuses, status]

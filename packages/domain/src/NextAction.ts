@@ -1,7 +1,9 @@
 /**
- * What to do next with a member, given what was last observed of it. `decide` is a total function:
- * every status (and `null`) × `is_being_aggregated` × timestamps yields exactly one action. There is
- * no action that deletes a member: MX's guide forbids deleting and recreating a member to recover it.
+ * What to do next with a member, given what was last observed of it. `decide` is the one entry point:
+ * a total function from every observation (every known status, an unknown status, `null`, and
+ * `is_being_aggregated` true, false or unknown) to exactly one action, `KeepPolling` while the
+ * aggregation is not settled. `isSettled` is defined from it, so the two never disagree. There is no
+ * action that deletes a member: MX's guide forbids deleting and recreating a member to recover it.
  *
  * @since 0.1.0
  */
@@ -10,15 +12,16 @@ import * as ConnectionStatus from "./ConnectionStatus.js"
 import { Timestamp } from "./Member.js"
 
 /**
- * What the rules need to know about a member: its `connection_status`, whether MX is aggregating it,
- * and its aggregation timestamps. A `Member` and a `MemberStatus` both satisfy it.
+ * What the rules need to know about a member: its `connection_status` (known, unknown or null),
+ * whether MX is aggregating it (`null` when unknown: treated as still aggregating), and its aggregation
+ * timestamps. A `Member` and a `MemberStatus` both satisfy it.
  *
  * @since 0.1.0
  * @category models
  */
 export const Observation = Schema.Struct({
-  connection_status: ConnectionStatus.NullableConnectionStatus,
-  is_being_aggregated: Schema.Boolean,
+  connection_status: ConnectionStatus.NullableReportedStatus,
+  is_being_aggregated: Schema.NullOr(Schema.Boolean),
   aggregated_at: Schema.optional(Schema.NullOr(Timestamp)),
   successfully_aggregated_at: Schema.optional(Schema.NullOr(Timestamp))
 }).annotations({ identifier: "Observation" })
@@ -30,14 +33,16 @@ export const Observation = Schema.Struct({
 export interface Observation extends Schema.Schema.Type<typeof Observation> {}
 
 /**
- * The aggregation is under way (or MX is still finishing it): read the status again later, no
- * sooner than 3 seconds after the previous read.
+ * The aggregation is not settled: it is under way, MX is still finishing it (a status left over from
+ * the previous aggregation while `is_being_aggregated` is true or unknown), or MX reports a status this
+ * code does not know. Read the member again later, no sooner than 3 seconds after the previous read.
+ * Never aggregate, never ask for credentials or the user because of it.
  *
  * @since 0.1.0
  * @category actions
  */
 export class KeepPolling extends Schema.TaggedClass<KeepPolling>()("KeepPolling", {
-  status: ConnectionStatus.NullableConnectionStatus
+  status: ConnectionStatus.NullableReportedStatus
 }) {}
 
 /**
@@ -161,35 +166,49 @@ export const NextAction = Schema.Union(
 export type NextAction = typeof NextAction.Type
 
 /**
- * Decides the next action from an observation. Total and pure.
+ * Whether MX may still be aggregating: `is_being_aggregated` true, or unknown (missing or null). The
+ * guide: CONNECTED with `is_being_aggregated` false is complete; nothing says a member without the
+ * field is, so it is not taken as settled.
  *
- * Choices beyond the guide, each documented:
- * - a guide end state is decisive even if `is_being_aggregated` is still true: the guide calls them
- *   end states, so polling on cannot change the outcome;
- * - `null` while `is_being_aggregated` is true means the aggregation is starting (MX's widget notes
- *   "null statuses keep coming back when it's starting"): keep polling;
- * - DEGRADED, DISCONNECTED and FAILED while still being aggregated: keep polling, the job may yet
- *   finish; once it stops, retry later.
+ * @since 0.1.0
+ * @category rules
+ */
+export const mayBeAggregating = (observation: Observation): boolean => observation.is_being_aggregated !== false
+
+/**
+ * Decides the next action from an observation. Total and pure; the one entry point of the rules.
+ *
+ * Rules, in order, each documented:
+ * - CHALLENGED: answer the challenges, whatever else is observed (MFA is needed now);
+ * - while MX may still be aggregating (`is_being_aggregated` true or unknown), keep polling, whatever
+ *   the status: it may be left over from the previous aggregation (MX's own Connect widget keeps
+ *   polling then, and so does MX's sandbox: right after an aggregate, a DENIED member still reads
+ *   DENIED until the new job settles). `null` while aggregating means the aggregation is starting
+ *   (MX's widget: "null statuses keep coming back when it's starting");
+ * - a status this code does not know: keep polling (read it again later); it is never aggregated,
+ *   and neither credentials nor the user are asked for on a guess;
+ * - otherwise the status decides: CONNECTED pulls data, the guide's transient statuses (and
+ *   RECONNECTED) keep polling, the guide's end states ask for what each needs, provider trouble
+ *   (DEGRADED, DISCONNECTED, FAILED) retries later, PENDING waits for OAuth, `null` does not aggregate.
  *
  * @since 0.1.0
  * @category rules
  */
 export const decide = (observation: Observation): NextAction => {
   const status = observation.connection_status
-  const aggregating = observation.is_being_aggregated
-  if (status === null) {
-    return aggregating ? new KeepPolling({ status }) : new NotAggregatable()
-  }
+  if (status === "CHALLENGED") return new AnswerChallenges()
+  if (mayBeAggregating(observation)) return new KeepPolling({ status })
+  if (status === null) return new NotAggregatable()
+  if (!ConnectionStatus.isKnown(status)) return new KeepPolling({ status })
   return Match.value(status).pipe(
     Match.when(
       Match.is("CREATED", "UPDATED", "DELAYED", "RESUMED", "RECONNECTED"),
       (status) => new KeepPolling({ status })
     ),
-    Match.when("CHALLENGED", () => new AnswerChallenges()),
-    Match.when("CONNECTED", (status) =>
-      aggregating
-        ? new KeepPolling({ status })
-        : new PullData({ successfullyAggregatedAt: observation.successfully_aggregated_at ?? null })),
+    Match.when(
+      "CONNECTED",
+      () => new PullData({ successfullyAggregatedAt: observation.successfully_aggregated_at ?? null })
+    ),
     Match.when(
       Match.is("PREVENTED", "DENIED", "IMPAIRED", "IMPORTED"),
       (status) => new UpdateCredentials({ status, credentialsSource: "member" })
@@ -199,10 +218,7 @@ export const decide = (observation: Observation): NextAction => {
       (status) => new StartNewAggregation({ status, userPresenceRequired: true })
     ),
     Match.when(Match.is("LOCKED", "IMPEDED"), (status) => new ActAtInstitution({ status })),
-    Match.when(
-      Match.is("DEGRADED", "DISCONNECTED", "FAILED"),
-      (status) => aggregating ? new KeepPolling({ status }) : new RetryLater({ status })
-    ),
+    Match.when(Match.is("DEGRADED", "DISCONNECTED", "FAILED"), (status) => new RetryLater({ status })),
     Match.when(Match.is("DISCONTINUED", "CLOSED", "DISABLED"), (status) => new StopAggregating({ status })),
     Match.when("PENDING", () => new CompleteOAuth()),
     Match.exhaustive
@@ -210,18 +226,14 @@ export const decide = (observation: Observation): NextAction => {
 }
 
 /**
- * Whether polling can stop: the member is CHALLENGED (MFA is needed now), or MX has finished
- * aggregating and the status calls for something other than polling. While `is_being_aggregated` is
- * true any other status may be left over from the previous aggregation (MX's own Connect widget keeps
- * polling then, and so does MX's sandbox behaviour: right after an aggregate, a DENIED member still
- * reads DENIED until the new job settles), so `decide` is meant for settled observations.
+ * Whether polling can stop: exactly when `decide` says something other than `KeepPolling` (so the
+ * member is CHALLENGED, or MX has finished aggregating and the status is known and calls for
+ * something other than polling).
  *
  * @since 0.1.0
  * @category rules
  */
-export const isSettled = (observation: Observation): boolean =>
-  observation.connection_status === "CHALLENGED" ||
-  (!observation.is_being_aggregated && decide(observation)._tag !== "KeepPolling")
+export const isSettled = (observation: Observation): boolean => decide(observation)._tag !== "KeepPolling"
 
 /**
  * Whether an action needs the end user (answers, credentials, presence, or a visit to the
@@ -243,7 +255,9 @@ export const needsUser = (action: NextAction): boolean =>
 export const describe = (action: NextAction): string => {
   switch (action._tag) {
     case "KeepPolling":
-      return "Aggregation in progress"
+      return action.status !== null && !ConnectionStatus.isKnown(action.status)
+        ? `MX reports an unknown status (${action.status}): checking again later`
+        : "Aggregation in progress"
     case "AnswerChallenges":
       return "The end user must answer the MFA challenge(s)"
     case "PullData":

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, FastCheck as fc, Option } from "effect"
-import { AggregationPolicy, NextAction } from "../src/index.js"
+import { AggregationPolicy, ConnectionStatus, NextAction } from "../src/index.js"
 import { Arbitraries } from "../src/testing.js"
 
 const now = Date.UTC(2026, 10, 28, 12)
@@ -22,7 +22,7 @@ const context: fc.Arbitrary<AggregationPolicy.Context> = fc.record({
   lastAggregateCalledAt: fc.option(fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }), {
     nil: null
   }),
-  credentialUpdateStartedAggregation: fc.boolean()
+  credentialUpdateStartedAggregation: fc.option(fc.boolean(), { nil: undefined })
 })
 
 const decide = (c: Partial<AggregationPolicy.Context> & Pick<AggregationPolicy.Context, "observation">) =>
@@ -89,24 +89,39 @@ describe("AggregationPolicy.decide", () => {
       observation: { ...c.observation, connection_status: "CHALLENGED" }
     })
     assert.notStrictEqual(decision._tag, "Aggregate")
-    if (!(c.trigger === "CredentialsUpdated" && c.credentialUpdateStartedAggregation)) {
+    if (!AggregationPolicy.credentialUpdateStartedAggregation(c)) {
       assert.strictEqual(decision._tag, "AnswerChallenges")
     }
   })
 
-  it.prop("never aggregates right after a credential update that started one", [context], ([c]) => {
-    const decision = AggregationPolicy.decide({
-      ...c,
-      trigger: "CredentialsUpdated",
-      credentialUpdateStartedAggregation: true
-    })
+  it.prop("never aggregates right after a credential update that started one, whatever the trigger", [
+    context
+  ], ([c]) => {
+    const decision = AggregationPolicy.decide({ ...c, credentialUpdateStartedAggregation: true })
     assert.strictEqual(decision._tag, "FollowAggregation")
+  })
+
+  it.prop("a credential update that does not say follows MX's rule: it started an aggregation", [context], ([c]) => {
+    const { credentialUpdateStartedAggregation: _, ...rest } = c
+    const decision = AggregationPolicy.decide({ ...rest, trigger: "CredentialsUpdated" })
+    assert.strictEqual(decision._tag, "FollowAggregation")
+    // skip_aggregation: the caller says false, and the usual rules apply.
+    const skipped = AggregationPolicy.decide({
+      ...rest,
+      trigger: "CredentialsUpdated",
+      credentialUpdateStartedAggregation: false
+    })
+    assert.strictEqual(
+      skipped._tag === "FollowAggregation",
+      c.observation.is_being_aggregated !== false && c.observation.connection_status !== "CHALLENGED"
+    )
   })
 
   it.prop("never aggregates while MX is aggregating, nor a terminal or non-aggregating member", [context], ([c]) => {
     const decision = AggregationPolicy.decide(c)
     if (decision._tag !== "Aggregate") return
-    assert.isFalse(c.observation.is_being_aggregated)
+    assert.strictEqual(c.observation.is_being_aggregated, false)
+    assert.notStrictEqual(ConnectionStatus.classify(c.observation.connection_status), "Unknown")
     assert.notInclude(
       ["DISCONTINUED", "CLOSED", "DISABLED", "CHALLENGED", "PENDING", null],
       c.observation.connection_status
@@ -120,8 +135,10 @@ describe("AggregationPolicy.decide", () => {
   ], ([c, status]) => {
     const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
     const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
-    // A webhook's run never counts as the user's presence.
-    const present = c.userPresent && c.trigger !== "Webhook" && c.trigger !== "DataUpdated"
+    // A webhook's run never counts as the user's presence; the UserPresent trigger always does.
+    const present = c.trigger !== "Webhook" && c.trigger !== "DataUpdated" &&
+      (c.userPresent || c.trigger === "UserPresent" || c.trigger === "UserActedAtInstitution")
+    assert.strictEqual(AggregationPolicy.isUserPresent(c), present)
     assert.strictEqual(decision._tag, present ? "Aggregate" : "NeedsUser")
     if (decision._tag === "NeedsUser") assert.strictEqual(decision.need, "presence")
   })
@@ -132,10 +149,74 @@ describe("AggregationPolicy.decide", () => {
     assert.deepStrictEqual(needs("DENIED"), new AggregationPolicy.NeedsUser({ need: "credentials" }))
     assert.deepStrictEqual(needs("DENIED", true), new AggregationPolicy.NeedsUser({ need: "credentials" }))
     assert.deepStrictEqual(needs("LOCKED"), new AggregationPolicy.NeedsUser({ need: "institution" }))
-    assert.strictEqual(needs("LOCKED", true)._tag, "Aggregate")
+    // Presence alone does not say the user acted at the institution.
+    assert.deepStrictEqual(needs("LOCKED", true), new AggregationPolicy.NeedsUser({ need: "institution" }))
     assert.deepStrictEqual(needs("PENDING"), new AggregationPolicy.NeedsUser({ need: "oauth" }))
     assert.strictEqual(needs("CLOSED")._tag, "Stop")
     assert.strictEqual(needs(null)._tag, "Stop")
+  })
+
+  it.prop("LOCKED and IMPEDED aggregate again only when the user acted, or after a long back-off", [
+    context,
+    fc.constantFrom("LOCKED" as const, "IMPEDED" as const)
+  ], ([c, status]) => {
+    const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
+    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    const lastAttempt = Math.max(
+      c.observation.aggregated_at ? Date.parse(c.observation.aggregated_at) : -Infinity,
+      c.lastAggregateCalledAt ?? -Infinity
+    )
+    const backedOff = Number.isFinite(lastAttempt) && c.now - lastAttempt >= 7 * 24 * 3_600_000 &&
+      c.trigger !== "Webhook" && c.trigger !== "DataUpdated"
+    assert.strictEqual(
+      decision._tag,
+      c.trigger === "UserActedAtInstitution" || backedOff ? "Aggregate" : "NeedsUser"
+    )
+  })
+
+  it("LOCKED: the user's word aggregates; a week after the last attempt the scheduler tries again", () => {
+    const locked = (hoursAgoAttempt: number) => ({
+      connection_status: "LOCKED" as const,
+      is_being_aggregated: false,
+      aggregated_at: iso(hoursAgo(hoursAgoAttempt))
+    })
+    assert.strictEqual(decide({ observation: locked(1), trigger: "UserActedAtInstitution" })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: locked(1), trigger: "Manual" })._tag, "NeedsUser")
+    assert.strictEqual(decide({ observation: locked(24 * 6) })._tag, "NeedsUser")
+    assert.strictEqual(decide({ observation: locked(24 * 7) })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: locked(24 * 8), lastAggregateCalledAt: hoursAgo(2) })._tag, "NeedsUser")
+    assert.deepStrictEqual(
+      AggregationPolicy.nextCheckAfter(new NextAction.ActAtInstitution({ status: "LOCKED" }), 0),
+      Option.some(Duration.days(7))
+    )
+  })
+
+  it("one notion of presence: the UserPresent trigger counts for CONNECTED and EXPIRED alike", () => {
+    const expired = { connection_status: "EXPIRED" as const, is_being_aggregated: false }
+    assert.strictEqual(decide({ observation: expired, trigger: "UserPresent" })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: connected(2), trigger: "UserPresent" })._tag, "Aggregate")
+    assert.strictEqual(decide({ observation: expired, trigger: "Webhook", userPresent: true })._tag, "NeedsUser")
+  })
+
+  it.prop("a status this worker does not know is read again later: never aggregated, never the user asked", [
+    context,
+    Arbitraries.unknownStatus
+  ], ([c, status]) => {
+    const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
+    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    assert.deepStrictEqual(
+      decision,
+      new AggregationPolicy.NotNow({
+        until: c.now + 3_600_000,
+        reason: `MX reports a status this worker does not know (${status}): not aggregating; reading it again later`
+      })
+    )
+  })
+
+  it.prop("MX not saying whether it aggregates is followed, not aggregated", [context], ([c]) => {
+    const observation = { ...c.observation, is_being_aggregated: null }
+    const decision = AggregationPolicy.decide({ ...c, observation })
+    assert.include(["FollowAggregation", "AnswerChallenges"], decision._tag)
   })
 
   it("the minimum poll interval is MX's 3 seconds", () => {
@@ -151,11 +232,19 @@ describe("AggregationPolicy.nextCheckAfter", () => {
       Option.map(AggregationPolicy.nextCheckAfter(retry, n), Duration.toHours).pipe(Option.getOrThrow)
     )
     assert.deepStrictEqual(hours, [1, 2, 4, 8, 16, 24, 24])
+    // A count that is not a count: never 0 ms. Negative is none; NaN and infinity are many (the cap).
+    const after = (n: number) =>
+      Option.map(AggregationPolicy.nextCheckAfter(retry, n), Duration.toHours).pipe(Option.getOrThrow)
+    assert.deepStrictEqual([NaN, Infinity, -1, -Infinity, 1.5].map(after), [24, 24, 1, 1, 2])
     assert.deepStrictEqual(
       AggregationPolicy.nextCheckAfter(new NextAction.PullData({ successfullyAggregatedAt: null }), 0),
       Option.some(Duration.hours(6))
     )
     assert.isTrue(Option.isNone(AggregationPolicy.nextCheckAfter(new NextAction.AnswerChallenges(), 0)))
+    assert.deepStrictEqual(
+      AggregationPolicy.nextCheckAfter(new NextAction.KeepPolling({ status: null }), NaN),
+      Option.some(Duration.minutes(15))
+    )
     assert.isTrue(
       Option.isNone(
         AggregationPolicy.nextCheckAfter(

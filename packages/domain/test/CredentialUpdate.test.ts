@@ -52,6 +52,32 @@ describe("CredentialUpdate.plan", () => {
       ])
     }))
 
+  it.effect("refuses a blank value, as MFA answers are, and two values for one credential (not last-wins)", () =>
+    Effect.gen(function*() {
+      for (const blank of [" ", "   ", "\t\n"]) {
+        assert.deepStrictEqual(
+          yield* rejected({ member, memberCredentials, values: [value("CRD-PASS", blank), good[1]!] }),
+          ["EmptyValue", "CRD-PASS"]
+        )
+      }
+      assert.deepStrictEqual(
+        yield* rejected({ member, memberCredentials, values: [...good, value("CRD-PASS", "another")] }),
+        ["DuplicateField", "CRD-PASS"]
+      )
+      // Even when both values are the same.
+      assert.deepStrictEqual(
+        yield* rejected({ member, memberCredentials, values: [...good, good[0]!] }),
+        ["DuplicateField", "CRD-PASS"]
+      )
+      // Spaces around a non-blank value are the user's: kept.
+      const plan = yield* CredentialUpdate.plan({
+        member,
+        memberCredentials,
+        values: [value("CRD-PASS", " pass "), good[1]!]
+      })
+      assert.strictEqual(Redacted.value(plan.credentials[1]!.value), " pass ")
+    }))
+
   it.effect("refuses credentials identical to another member of the same user and institution", () =>
     Effect.gen(function*() {
       const twin = { ...member, guid: Member.MemberGuid.make("MBR-2"), credentials: good }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, FastCheck as fc, Redacted } from "effect"
+import { Effect, Exit, FastCheck as fc, Redacted, Schema } from "effect"
 import { type ConnectionStatus, Member, Mfa } from "../src/index.js"
 import { Arbitraries } from "../src/testing.js"
 
@@ -26,7 +26,9 @@ const options = new Member.Challenge({
 
 const problems = (challenges: ReadonlyArray<Member.Challenge>, answers: ReadonlyArray<Member.CredentialValue>) =>
   Effect.flip(Mfa.validateAnswers(challenges, answers)).pipe(
-    Effect.map((e) => e.problems.map((p) => `${p.challengeGuid}:${p.reason}`))
+    Effect.map((e) =>
+      e._tag === "EmptyResume" ? ["EmptyResume"] : e.problems.map((p) => `${p.challengeGuid}:${p.reason}`)
+    )
   )
 
 describe("Mfa.validateAnswers", () => {
@@ -68,6 +70,26 @@ describe("Mfa.validateAnswers", () => {
       yield* Mfa.validateAnswers([options], [answer("CRD-OPT", "CRO-1")])
     }))
 
+  it.effect("a challenge of a missing or unknown type is answered as text", () =>
+    Effect.gen(function*() {
+      const decode = Schema.decodeUnknownSync(Member.Challenge)
+      const key = decode({ guid: "CRD-KEY", type: "SECURITY_KEY", label: "Security key" })
+      const untyped = decode({ guid: "CRD-NONE", type: null, label: "Code" })
+      const ok = yield* Mfa.validateAnswers([key, untyped], [answer("CRD-KEY", "any text"), answer("CRD-NONE", "42")])
+      assert.deepStrictEqual(ok.map((a) => a.guid), ["CRD-KEY", "CRD-NONE"])
+      assert.deepStrictEqual(yield* problems([key], [answer("CRD-KEY", "  ")]), ["CRD-KEY:Empty"])
+    }))
+
+  it.effect("an empty resume (no answers) is refused", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Effect.flip(Mfa.validateAnswers([], [])), new Mfa.EmptyResume())
+      assert.deepStrictEqual(
+        yield* Effect.flip(Mfa.prepareResume("CHALLENGED", [], [])),
+        new Mfa.EmptyResume()
+      )
+      assert.deepStrictEqual(yield* problems([text, options], []), ["CRD-TEXT:Unanswered", "CRD-OPT:Unanswered"])
+    }))
+
   it.effect("the error never shows an answer", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Mfa.validateAnswers([options], [answer("CRD-OPT", "secret-answer")]))
@@ -80,7 +102,7 @@ describe("Mfa.validateAnswers", () => {
 describe("Mfa.prepareResume", () => {
   it.effect.prop(
     "refuses to resume a member that is not CHALLENGED",
-    [Arbitraries.nullableConnectionStatus],
+    [Arbitraries.nullableReportedStatus],
     ([status]) =>
       Effect.gen(function*() {
         const exit = yield* Effect.exit(Mfa.prepareResume(status, [text], [answer("CRD-TEXT", "blue")]))
@@ -91,7 +113,7 @@ describe("Mfa.prepareResume", () => {
 })
 
 describe("Mfa multi-round cycle", () => {
-  const run = (steps: ReadonlyArray<readonly [ConnectionStatus.NullableConnectionStatus, boolean]>) =>
+  const run = (steps: ReadonlyArray<readonly [ConnectionStatus.NullableReportedStatus, boolean]>) =>
     steps.reduce((cycle, [status, aggregating]) => Mfa.observe(cycle, status, aggregating), Mfa.initialCycle)
 
   it("CHALLENGED -> RESUMED -> CHALLENGED -> RESUMED -> CONNECTED is one aggregation with two rounds", () => {

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
+import { FastCheck as fc, Schema } from "effect"
 import { ConnectionStatus, NextAction } from "../src/index.js"
 import { Arbitraries } from "../src/testing.js"
 
-const decide = (status: ConnectionStatus.NullableConnectionStatus, aggregating: boolean) =>
+const decide = (status: ConnectionStatus.NullableReportedStatus, aggregating: boolean | null) =>
   NextAction.decide({ connection_status: status, is_being_aggregated: aggregating })
 
 const tags = Object.fromEntries(NextAction.NextAction.members.map((m) => [m._tag, true]))
@@ -41,17 +41,26 @@ describe("NextAction.decide", () => {
     }
   })
 
-  it.prop("no guide end state -> keep polling", [Arbitraries.observation], ([o]) => {
+  it.prop("no guide end state keeps polling once MX has stopped aggregating", [Arbitraries.observation], ([o]) => {
     for (const status of ConnectionStatus.guideEndStates) {
-      assert.notStrictEqual(NextAction.decide({ ...o, connection_status: status })._tag, "KeepPolling", status)
+      const settled = { ...o, connection_status: status, is_being_aggregated: false }
+      assert.notStrictEqual(NextAction.decide(settled)._tag, "KeepPolling", status)
     }
+  })
+
+  it.prop("while MX may be aggregating (true or unknown), only CHALLENGED stops the polling", [
+    Arbitraries.observation,
+    fc.constantFrom(true, null)
+  ], ([o, aggregating]) => {
+    const action = NextAction.decide({ ...o, is_being_aggregated: aggregating })
+    assert.strictEqual(action._tag, o.connection_status === "CHALLENGED" ? "AnswerChallenges" : "KeepPolling")
   })
 
   it.prop("REJECTED and EXPIRED -> a new aggregation with the user present, never a credential prompt", [
     Arbitraries.observation
   ], ([o]) => {
     for (const status of ["REJECTED", "EXPIRED"] as const) {
-      const action = NextAction.decide({ ...o, connection_status: status })
+      const action = NextAction.decide({ ...o, connection_status: status, is_being_aggregated: false })
       assert.deepStrictEqual(action, new NextAction.StartNewAggregation({ status, userPresenceRequired: true }))
     }
   })
@@ -65,7 +74,9 @@ describe("NextAction.decide", () => {
       for (const aggregating of [true, false]) {
         assert.deepStrictEqual(
           decide(status, aggregating),
-          new NextAction.UpdateCredentials({ status, credentialsSource: "member" })
+          aggregating
+            ? new NextAction.KeepPolling({ status })
+            : new NextAction.UpdateCredentials({ status, credentialsSource: "member" })
         )
       }
     }
@@ -73,7 +84,8 @@ describe("NextAction.decide", () => {
 
   it("LOCKED, IMPEDED -> the user must act at the institution", () => {
     assert.deepStrictEqual(decide("LOCKED", false), new NextAction.ActAtInstitution({ status: "LOCKED" }))
-    assert.deepStrictEqual(decide("IMPEDED", true), new NextAction.ActAtInstitution({ status: "IMPEDED" }))
+    assert.deepStrictEqual(decide("IMPEDED", false), new NextAction.ActAtInstitution({ status: "IMPEDED" }))
+    assert.deepStrictEqual(decide("IMPEDED", true), new NextAction.KeepPolling({ status: "IMPEDED" }))
   })
 
   it("DISCONTINUED, CLOSED, DISABLED -> stop aggregating", () => {
@@ -103,20 +115,46 @@ describe("NextAction.decide", () => {
   })
 })
 
+describe("NextAction.decide with a status MX may add", () => {
+  it.prop("an unknown status is read again later: never aggregated, never the user asked", [
+    Arbitraries.unknownStatus,
+    fc.constantFrom(true, false, null)
+  ], ([status, aggregating]) => {
+    const action = decide(status, aggregating)
+    assert.deepStrictEqual(action, new NextAction.KeepPolling({ status }))
+    assert.isFalse(NextAction.isSettled({ connection_status: status, is_being_aggregated: aggregating }))
+    assert.isFalse(NextAction.needsUser(action))
+    assert.include(NextAction.describe(action), status)
+    assert.strictEqual(ConnectionStatus.classify(status), "Unknown")
+    assert.isFalse(ConnectionStatus.isEndState(status))
+  })
+})
+
+describe("ConnectionStatus.isEndState", () => {
+  it.prop("looks at the class only: everything but Processing and Unknown", [
+    Arbitraries.nullableReportedStatus
+  ], ([status]) => {
+    const statusClass = ConnectionStatus.classify(status)
+    assert.strictEqual(ConnectionStatus.isEndState(status), statusClass !== "Processing" && statusClass !== "Unknown")
+  })
+})
+
 describe("NextAction.isSettled", () => {
   it.prop(
-    "CHALLENGED settles at once; nothing else settles while MX is aggregating",
+    "CHALLENGED settles at once; nothing else settles while MX may be aggregating; otherwise decide says",
     [Arbitraries.observation],
     ([o]) => {
       const settled = NextAction.isSettled(o)
+      assert.strictEqual(settled, NextAction.decide(o)._tag !== "KeepPolling")
       if (o.connection_status === "CHALLENGED") assert.isTrue(settled)
-      else if (o.is_being_aggregated) assert.isFalse(settled)
-      else assert.strictEqual(settled, NextAction.decide(o)._tag !== "KeepPolling")
+      else if (o.is_being_aggregated !== false) assert.isFalse(settled)
     }
   )
 
   it("a status left over from the previous aggregation is not an outcome while MX aggregates", () => {
-    assert.isFalse(NextAction.isSettled({ connection_status: "DENIED", is_being_aggregated: true }))
+    const leftOver = { connection_status: "DENIED", is_being_aggregated: true } as const
+    assert.isFalse(NextAction.isSettled(leftOver))
+    assert.deepStrictEqual(NextAction.decide(leftOver), new NextAction.KeepPolling({ status: "DENIED" }))
     assert.isTrue(NextAction.isSettled({ connection_status: "DENIED", is_being_aggregated: false }))
     assert.isFalse(NextAction.isSettled({ connection_status: "CONNECTED", is_being_aggregated: true }))
     assert.isTrue(NextAction.isSettled({ connection_status: "CONNECTED", is_being_aggregated: false }))

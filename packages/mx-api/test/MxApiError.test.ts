@@ -79,9 +79,10 @@ describe("MxApiError", () => {
       assert.include(missing.message, "readMember")
       assert.include(missing.message, "member")
 
-      const badStatus = yield* failureOf({ status: 200, body: Fake.memberBody({ connection_status: "SMILING" }) })
+      // An unknown status string decodes (kept as UnknownStatus); a status that is not a string does not.
+      const badStatus = yield* failureOf({ status: 200, body: Fake.memberBody({ connection_status: 42 }) })
       assert.strictEqual(badStatus.reason, "Decode")
-      assert.include(badStatus.message, "SMILING")
+      assert.include(badStatus.message, "42")
     }))
 
   it.effect("an empty 200 body is a Decode error, not a crash", () =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Member } from "@mx-aggregation/domain"
+import { ConnectionStatus, Member } from "@mx-aggregation/domain"
 import { Effect, Redacted, Stream } from "effect"
 import type * as MxClient from "../src/MxClient.js"
 import * as Fake from "./support/FakeMx.js"
@@ -460,7 +460,7 @@ describe("MxClient requests", () => {
       assert.strictEqual(request.url.pathname, `/users/USR-a%2Fb/members/${memberGuid}`)
     }))
 
-  it.effect("tolerates what MX really sends: nulls, string job guid, unknown fields", () =>
+  it.effect("tolerates what MX really sends: nulls, string job guid, unknown fields and statuses", () =>
     Effect.gen(function*() {
       const { result } = yield* oneRequest(
         {
@@ -477,7 +477,15 @@ describe("MxClient requests", () => {
         (mx) => mx.readMember({ userGuid, memberGuid })
       )
       assert.strictEqual(result.connection_status, null)
-      assert.isFalse(result.is_being_aggregated)
+      // MX not saying whether it aggregates is unknown (null), never read as false.
+      assert.isNull(result.is_being_aggregated)
       assert.strictEqual(result.most_recent_job_guid, "JOB-123")
+
+      const unknown = yield* oneRequest(
+        { status: 200, body: Fake.memberBody({ connection_status: "SMILING" }) },
+        (mx) => mx.readMember({ userGuid, memberGuid })
+      )
+      assert.strictEqual(unknown.result.connection_status, "SMILING")
+      assert.strictEqual(ConnectionStatus.classify(unknown.result.connection_status), "Unknown")
     }))
 })

@@ -43,7 +43,9 @@ export const RunReason = Schema.Literal(
   /** New credentials were submitted (MX started an aggregation by itself). */
   "credentials_updated",
   /** A member just registered or discovered. */
-  "new_member"
+  "new_member",
+  /** The end user says they acted at the institution's website after LOCKED or IMPEDED (present too). */
+  "user_acted_at_institution"
 )
 
 /**
@@ -112,7 +114,7 @@ export class AggregationRun extends Schema.Class<AggregationRun>("AggregationRun
  * @category models
  */
 export class RunObservation extends Schema.Class<RunObservation>("RunObservation")({
-  status: column(ConnectionStatus.NullableConnectionStatus, "connection_status"),
+  status: column(ConnectionStatus.NullableReportedStatus, "connection_status"),
   observedAt: column(Millis, "observed_at")
 }) {}
 
@@ -147,7 +149,7 @@ export interface AggregationRunsService {
   /** Appends an observed status to the run. */
   readonly observe: (
     runId: RunId,
-    status: ConnectionStatus.NullableConnectionStatus,
+    status: ConnectionStatus.NullableReportedStatus,
     observedAt?: number
   ) => Effect.Effect<void, StoreError>
   /** Adds to the run's count of MX calls. */

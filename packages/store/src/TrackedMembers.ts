@@ -25,10 +25,18 @@ export class TrackedMember extends Schema.Class<TrackedMember>("TrackedMember")(
   institutionCode: nullableColumn(Member.InstitutionCode, "institution_code"),
   /** `false` once untracked: kept for its history, never due. */
   tracked: column(DbBoolean, "tracked"),
-  /** The last observed `connection_status` (`null`: never observed, or a member that does not aggregate). */
-  status: column(ConnectionStatus.NullableConnectionStatus, "connection_status"),
+  /**
+   * The last observed `connection_status` (`null`: never observed, or a member that does not aggregate).
+   * A status the domain does not know is stored as MX's raw text and read back as an `UnknownStatus`.
+   */
+  status: column(ConnectionStatus.NullableReportedStatus, "connection_status"),
   /** The class of `status`; `null` until the first observation. */
   statusClass: nullableColumn(ConnectionStatus.StatusClass, "status_class"),
+  /**
+   * MX's last `is_being_aggregated`. When MX did not say (`null` in the observation), it is stored as
+   * `true`: unknown is treated as still aggregating, as the domain's rules do (the column is a 0/1
+   * integer, kept as it is).
+   */
   isBeingAggregated: column(DbBoolean, "is_being_aggregated"),
   observedAt: nullableColumn(Millis, "observed_at"),
   /** MX's `successfully_aggregated_at`, as epoch milliseconds. */
@@ -85,8 +93,9 @@ export interface TrackInput {
  */
 export interface ObservationInput {
   readonly memberGuid: Member.MemberGuid
-  readonly status: ConnectionStatus.NullableConnectionStatus
-  readonly isBeingAggregated?: boolean | undefined
+  readonly status: ConnectionStatus.NullableReportedStatus
+  /** `null`: MX did not say (stored as `true`, still aggregating); absent: `false`. */
+  readonly isBeingAggregated?: boolean | null | undefined
   /** MX's `successfully_aggregated_at` in epoch milliseconds; `null`/absent keeps the known value. */
   readonly successfullyAggregatedAt?: number | null | undefined
   /** Defaults to now. */
@@ -442,7 +451,7 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       const rows = yield* sql`UPDATE tracked_members SET
           connection_status = ${input.status},
           status_class = ${ConnectionStatus.classify(input.status)},
-          is_being_aggregated = ${input.isBeingAggregated === true ? 1 : 0},
+          is_being_aggregated = ${input.isBeingAggregated === false || input.isBeingAggregated === undefined ? 0 : 1},
           observed_at = ${input.observedAt ?? now},
           successfully_aggregated_at = COALESCE(${input.successfullyAggregatedAt ?? null}, successfully_aggregated_at),
           updated_at = ${now}

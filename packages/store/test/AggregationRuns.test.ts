@@ -1,4 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
+import { ConnectionStatus } from "@mx-aggregation/domain"
 import { Effect, Option } from "effect"
 import { AggregationRuns, TestDatabase } from "../src/index.js"
 import { memberGuid, runId, storeLayer } from "./fixtures.js"
@@ -59,6 +60,22 @@ describe.each(TestDatabase.kinds)("AggregationRuns on %s", (kind) => {
         assert.strictEqual(run.outcome, "failed")
         assert.strictEqual(run.failureReason, "MX answered 500 three times")
         assert.deepStrictEqual(observations.map((o) => o.status), [null])
+      }))
+
+    it.effect("keeps a status the domain does not know as MX's text, and the reason of a user who acted at the institution", () =>
+      Effect.gen(function*() {
+        const runs = yield* AggregationRuns.AggregationRuns
+        const id = runId("unknown-status")
+        yield* runs.start({ runId: id, memberGuid: memberGuid(3), reason: "user_acted_at_institution" })
+        yield* runs.observe(id, ConnectionStatus.UnknownStatus.make("RECONNECTING"))
+        yield* runs.observe(id, "LOCKED")
+        const { observations, run } = Option.getOrThrow(yield* runs.get(id))
+        assert.strictEqual(run.reason, "user_acted_at_institution")
+        assert.deepStrictEqual(observations.map((o): string | null => o.status), ["RECONNECTING", "LOCKED"])
+        assert.deepStrictEqual(
+          observations.map((o) => o.status !== null && ConnectionStatus.isKnown(o.status)),
+          [false, true]
+        )
       }))
 
     it.effect("lists a member's runs most recent first, and recent runs by outcome", () =>

@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Member } from "@mx-aggregation/domain"
+import { ConnectionStatus, Member } from "@mx-aggregation/domain"
 import { Clock, Effect, Option, Schema, TestClock } from "effect"
 import { PendingChallenges, TestDatabase, TrackedMembers } from "../src/index.js"
 import { memberGuid, runId, storeLayer, userGuid } from "./fixtures.js"
@@ -264,6 +264,27 @@ describe.each(TestDatabase.kinds)("TrackedMembers on %s", (kind) => {
         assert.strictEqual(member.status, null)
         assert.strictEqual(member.statusClass, "NotAggregating")
         assert.isFalse(yield* members.recordObservation({ memberGuid: memberGuid("ghost"), status: "DENIED" }))
+      }))
+
+    it.effect("keeps a status it does not know as MX's text, and an unknown is_being_aggregated as aggregating", () =>
+      Effect.gen(function*() {
+        const members = yield* TrackedMembers.TrackedMembers
+        const guid = memberGuid("observe-unknown")
+        yield* members.track({ memberGuid: guid, userGuid: userGuid(1) })
+        const unknown = ConnectionStatus.UnknownStatus.make("RECONNECTING")
+        assert.isTrue(yield* members.recordObservation({ memberGuid: guid, status: unknown, isBeingAggregated: null }))
+        let member = yield* mustGet(guid)
+        assert.strictEqual(member.status, "RECONNECTING")
+        assert.isFalse(member.status !== null && ConnectionStatus.isKnown(member.status))
+        assert.strictEqual(member.statusClass, "Unknown")
+        assert.isTrue(member.isBeingAggregated)
+        assert.lengthOf(yield* members.list({ statusClass: "Unknown" }), 1)
+
+        yield* members.recordObservation({ memberGuid: guid, status: "CONNECTED", isBeingAggregated: false })
+        member = yield* mustGet(guid)
+        assert.strictEqual(member.status, "CONNECTED")
+        assert.isTrue(member.status !== null && ConnectionStatus.isKnown(member.status))
+        assert.isFalse(member.isBeingAggregated)
       }))
 
     it.effect("records outcomes: next action, what the user must do, and failures in a row for backoff", () =>

@@ -20,7 +20,8 @@ const describeChallenge = (challenge: Member.Challenge): string => {
   )
   return [
     `  ${challenge.guid}`,
-    challenge.type,
+    // A challenge MX sent without a type (or with one the domain does not know) is answered as free text.
+    challenge.type ?? "(no type)",
     Output.cell(challenge.label),
     options.length === 0 ? "" : `options: ${options.join(", ")}`
   ].filter((part) => part.length > 0).join("  ")

@@ -31,6 +31,32 @@ export const nullableConnectionStatus: fc.Arbitrary<ConnectionStatus.NullableCon
 )
 
 /**
+ * A status MX might send that is not one of the known names (`RECONNECTING`, lower-case names, …).
+ *
+ * @since 0.1.0
+ * @category arbitraries
+ */
+export const unknownStatus: fc.Arbitrary<ConnectionStatus.UnknownStatus> = fc
+  .oneof(
+    fc.constantFrom("RECONNECTING", "HALTED", "connected", "", "PENDING_REVIEW"),
+    fc.string({ maxLength: 12 })
+  )
+  .filter((s) => !(ConnectionStatus.names as ReadonlyArray<string>).includes(s))
+  .map((s) => ConnectionStatus.UnknownStatus.make(s))
+
+/**
+ * Any status MX may send: mostly known names, sometimes unknown ones, or `null`.
+ *
+ * @since 0.1.0
+ * @category arbitraries
+ */
+export const nullableReportedStatus: fc.Arbitrary<ConnectionStatus.NullableReportedStatus> = fc.oneof(
+  { arbitrary: connectionStatus, weight: 8 },
+  { arbitrary: unknownStatus, weight: 1 },
+  { arbitrary: fc.constant(null), weight: 1 }
+)
+
+/**
  * An ISO 8601 timestamp between 2015 and 2035.
  *
  * @since 0.1.0
@@ -41,16 +67,16 @@ export const timestamp: fc.Arbitrary<string> = fc
   .map((ms) => new Date(ms).toISOString())
 
 /**
- * An observation of a member: every status (and null) × `is_being_aggregated` × timestamps present,
- * null or absent.
+ * An observation of a member: every status (known, unknown and null) × `is_being_aggregated` (true,
+ * false or unknown) × timestamps present, null or absent.
  *
  * @since 0.1.0
  * @category arbitraries
  */
 export const observation: fc.Arbitrary<NextAction.Observation> = fc.record(
   {
-    connection_status: nullableConnectionStatus,
-    is_being_aggregated: fc.boolean(),
+    connection_status: nullableReportedStatus,
+    is_being_aggregated: fc.oneof(fc.boolean(), fc.constant(null)),
     aggregated_at: fc.option(timestamp, { nil: null }),
     successfully_aggregated_at: fc.option(timestamp, { nil: null })
   },

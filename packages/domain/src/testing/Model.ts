@@ -33,7 +33,7 @@ export interface Bank {
  */
 export type Call =
   | { readonly op: "aggregate"; readonly startedNew: boolean; readonly afterCredentialUpdate: boolean }
-  | { readonly op: "resume"; readonly status: ConnectionStatus.NullableConnectionStatus; readonly correct: boolean }
+  | { readonly op: "resume"; readonly status: ConnectionStatus.NullableReportedStatus; readonly correct: boolean }
   | { readonly op: "updateCredentials"; readonly valid: boolean; readonly skipAggregation: boolean }
   | { readonly op: "listMemberCredentials" }
   | { readonly op: "listChallenges" }
@@ -56,6 +56,12 @@ export class MxModel {
   challengeAge = 0
   /** The running aggregation was started by a credential update (MX's automatic aggregation). */
   startedByCredentialUpdate = false
+  /**
+   * The running aggregation itself reached CONNECTED (it finishes on the next tick). A CONNECTED left
+   * over from a past aggregation does not count: a new aggregation consults the bank again (MFA,
+   * a password changed at the bank, a lock), as MX does.
+   */
+  connectedThisRun = false
   aggregationsStarted = 0
   readonly calls: Array<Call> = []
 
@@ -85,6 +91,7 @@ export class MxModel {
     this.isBeingAggregated = true
     this.roundsLeft = this.bank.mfaRounds
     this.startedByCredentialUpdate = byCredentialUpdate
+    this.connectedThisRun = false
     this.aggregationsStarted++
   }
 
@@ -150,7 +157,7 @@ export class MxModel {
       if (++this.challengeAge >= this.mfaTimeoutTicks) this.end("EXPIRED")
       return
     }
-    if (this.status === "CONNECTED") {
+    if (this.status === "CONNECTED" && this.connectedThisRun) {
       this.successfullyAggregatedAt = this.clock
       return this.end("CONNECTED")
     }
@@ -168,6 +175,7 @@ export class MxModel {
     }
     this.deniedStreak = 0
     this.status = "CONNECTED"
+    this.connectedThisRun = true
   }
 }
 
@@ -237,7 +245,7 @@ export interface AgentReport {
   readonly outcome: "Connected" | "Stopped" | "NotAggregatable" | "AwaitingOAuth" | "StepLimit"
   readonly steps: number
   readonly actions: ReadonlyArray<
-    { readonly status: ConnectionStatus.NullableConnectionStatus; readonly action: NextAction.NextAction }
+    { readonly status: ConnectionStatus.NullableReportedStatus; readonly action: NextAction.NextAction }
   >
 }
 
@@ -251,10 +259,10 @@ export interface AgentReport {
  * @category agent
  */
 export const runAgent = (model: MxModel, maxSteps = 60): AgentReport => {
-  const actions: Array<{ status: ConnectionStatus.NullableConnectionStatus; action: NextAction.NextAction }> = []
+  const actions: Array<{ status: ConnectionStatus.NullableReportedStatus; action: NextAction.NextAction }> = []
   for (let steps = 0; steps < maxSteps; steps++) {
     const observation = model.observe()
-    if (!NextAction.isSettled(observation)) {
+    if (NextAction.decide(observation)._tag === "KeepPolling") {
       model.tick()
       continue
     }
