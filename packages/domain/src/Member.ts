@@ -69,6 +69,17 @@ export type InstitutionCode = typeof InstitutionCode.Type
 /** A field MX documents as nullable and may leave out. */
 const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
+/** An empty string, read as null (MX's spec allows `""` where an id is absent). */
+const blank = Schema.transform(Schema.Literal(""), Schema.Null, {
+  strict: true,
+  decode: () => null,
+  encode: () => "" as const
+})
+
+/** An id MX may send as null or `""`, or leave out: both read as absent (null). */
+const optionalId = <S extends Schema.Schema.Any>(schema: S) =>
+  Schema.optional(Schema.NullOr(Schema.Union(schema, blank)))
+
 /** A boolean MX may send as null or leave out; read as false. */
 const flag = Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
 
@@ -100,11 +111,11 @@ export const Timestamp = Schema.String.annotations({ identifier: "Timestamp" })
  */
 export class Member extends Schema.Class<Member>("Member")({
   guid: MemberGuid,
-  user_guid: nullable(UserGuid),
+  user_guid: optionalId(UserGuid),
   user_id: nullable(Schema.String),
   id: nullable(Schema.String),
   name: nullable(Schema.String),
-  institution_code: nullable(InstitutionCode),
+  institution_code: optionalId(InstitutionCode),
   institution_guid: nullable(Schema.String),
   connection_status: Schema.optionalWith(NullableReportedStatus, { default: () => null }),
   connection_status_message: nullable(Schema.String),
@@ -315,6 +326,26 @@ export class Challenge extends Schema.Class<Challenge>("Challenge")({
   image_options: answerableOptions(ImageOption)
 }) {}
 
+const decodeChallenge = Schema.decodeUnknownEither(Challenge)
+
+/**
+ * The challenges of a status read: an entry that is not a challenge the user could answer (no guid, as
+ * MX's spec allows) is left out rather than failing the whole read; the others keep their types.
+ */
+const AnswerableChallenges = Schema.transform(
+  Schema.Array(Schema.Unknown),
+  Schema.Array(Schema.typeSchema(Challenge)),
+  {
+    strict: true,
+    decode: (items) =>
+      items.flatMap((item) => {
+        const decoded = decodeChallenge(item)
+        return decoded._tag === "Right" ? [decoded.right] : []
+      }),
+    encode: (challenges) => challenges.map((challenge) => Schema.encodeSync(Challenge)(challenge))
+  }
+)
+
 /**
  * What `GET …/members/{guid}/status` returns: the fields that follow an aggregation.
  *
@@ -331,7 +362,7 @@ export class MemberStatus extends Schema.Class<MemberStatus>("MemberStatus")({
   has_processed_transactions: flag,
   aggregated_at: nullable(Timestamp),
   successfully_aggregated_at: nullable(Timestamp),
-  challenges: Schema.optionalWith(Schema.Array(Challenge), { nullable: true, default: () => [] })
+  challenges: Schema.optionalWith(AnswerableChallenges, { nullable: true, default: () => [] })
 }) {}
 
 /**

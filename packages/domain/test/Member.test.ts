@@ -24,6 +24,24 @@ describe("Member schemas", () => {
     assert.strictEqual(member.right.most_recent_job_guid, "JOB-1")
   })
 
+  it("an empty user_guid or institution_code reads as absent; a challenge without a guid is left out of a status", () => {
+    const member = Schema.decodeUnknownSync(Member.Member)({ guid: "MBR-1", user_guid: "", institution_code: "" })
+    assert.strictEqual(member.user_guid, null)
+    assert.strictEqual(member.institution_code, null)
+    assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Member.Member)({ guid: "" })), "a member needs its guid")
+    const status = Schema.decodeUnknownSync(Member.MemberStatus)({
+      guid: "MBR-1",
+      connection_status: "CHALLENGED",
+      is_being_aggregated: false,
+      challenges: [{ guid: "", type: "TEXT", label: "?" }, { guid: null }, {
+        guid: "CRD-1",
+        type: "TEXT",
+        label: "City?"
+      }]
+    })
+    assert.deepStrictEqual(status.challenges.map((c) => c.guid), ["CRD-1"])
+  })
+
   it("an unknown connection_status decodes, kept with its raw text; known ones stay precise", () => {
     for (const schema of [Member.Member, Member.MemberStatus] as ReadonlyArray<Schema.Schema<any, any>>) {
       const decoded: NextAction.Observation = Schema.decodeUnknownSync(schema)({

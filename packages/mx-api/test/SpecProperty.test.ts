@@ -434,7 +434,8 @@ describe("spec conformance: generated responses (json-schema-faker)", () => {
           if (!testCase.domain) assert.isAbove(tally.rowsYielded, 100, text)
         }
         if (testCase.kind === "single") assert.isAbove(tally.refused, 0, text)
-        if (!("domain" in testCase) || !testCase.domain) assert.strictEqual(tally.domain, 0, text)
+        // The domain's schemas are as liberal as MX's spec: nothing the spec allows is refused.
+        assert.strictEqual(tally.domain, 0, text)
       }), { timeout: 120_000 })
   }
 })
