@@ -206,6 +206,18 @@ const settled = (memberGuid: string) =>
     })
   )
 
+/** Waits, through `members show --json`, until new credentials connected the member; returns its detail. */
+const connectedAfterUpdate = (memberGuid: string) =>
+  eventually(
+    "CONNECTED after the update",
+    Effect.map(cli("members", "show", memberGuid, "--json"), (result) => {
+      const detail = json(result, "members show")
+      return detail.member.connectionStatus === "CONNECTED" && detail.member.activeRunId === null
+        ? Option.some(detail)
+        : Option.none()
+    })
+  )
+
 /** A new MX Bank member of a new user, tracked by the worker, not aggregated yet. */
 const newMember = (password: string) =>
   Effect.gen(function*() {
@@ -358,15 +370,7 @@ describe("mx-aggregation CLI", () => {
         const out = ok(updated, "credentials update")
         assert.include(out, `Credentials of ${memberGuid} updated.`)
         assert.notInclude(out, secret)
-        const detail = yield* eventually(
-          "CONNECTED after the update",
-          Effect.map(cli("members", "show", memberGuid, "--json"), (result) => {
-            const d = json(result, "members show")
-            return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
-              ? Option.some(d)
-              : Option.none()
-          })
-        )
+        const detail = yield* connectedAfterUpdate(memberGuid)
         assert.strictEqual(detail.member.statusClass, "Connected")
         const stats = yield* mx.stats
         assert.strictEqual(stats.deletes.members, 0)
@@ -548,15 +552,7 @@ describe("mx-aggregation CLI", () => {
           assert.notInclude(text, secret)
           assert.notInclude(text, MxBank.username)
         }
-        const detail = yield* eventually(
-          "CONNECTED after the update",
-          Effect.map(cli("members", "show", memberGuid, "--json"), (r) => {
-            const d = json(r, "members show")
-            return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
-              ? Option.some(d)
-              : Option.none()
-          })
-        )
+        const detail = yield* connectedAfterUpdate(memberGuid)
         assert.strictEqual(detail.member.statusClass, "Connected")
       }))
 
@@ -611,15 +607,7 @@ describe("mx-aggregation CLI", () => {
           assert.include(result.stdout, `Credentials of ${memberGuid} updated.`)
           assert.notInclude(args.join(" "), secret)
           assert.notInclude(result.stdout + result.stderr, secret)
-          yield* eventually(
-            "CONNECTED after the update",
-            Effect.map(cli("members", "show", memberGuid, "--json"), (r) => {
-              const d = json(r, "members show")
-              return d.member.connectionStatus === "CONNECTED" && d.member.activeRunId === null
-                ? Option.some(d)
-                : Option.none()
-            })
-          )
+          yield* connectedAfterUpdate(memberGuid)
         }),
       { timeout: 120_000 }
     )
