@@ -17,6 +17,7 @@ import { MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import {
   AccountsAndTransactions,
   AggregationRuns,
+  Database,
   Outbox,
   PendingChallenges,
   StoreError,
@@ -123,7 +124,12 @@ export const executionIdOf = (runId: AggregationRuns.RunId): Effect.Effect<strin
 export const challengeAnswered = (pendingChallengeId: number) =>
   DurableDeferred.make(`ChallengeAnswered-${pendingChallengeId}`)
 
-/** An Activity whose effect runs on MX time (see `MxTime`). */
+/**
+ * An Activity whose effect runs on MX time (see `MxTime`). `outlastDatabaseOutage`: a failure of the
+ * worker's own database is tried again, on real time, for as long as `Database.connectionWait` waits
+ * for a connection, instead of failing the activity (for a step that must happen, such as the one that
+ * ends the run and releases its member).
+ */
 const mxActivity = <
   R,
   Success extends Schema.Schema.Any = typeof Schema.Void,
@@ -134,12 +140,22 @@ const mxActivity = <
     readonly success?: Success | undefined
     readonly error?: Error | undefined
     readonly execute: Effect.Effect<Success["Type"], Error["Type"], R>
+    readonly outlastDatabaseOutage?: boolean | undefined
   }
-) =>
-  Activity.make({
-    ...options,
-    execute: Effect.flatMap(EngineConfig, (config) => MxTime.within(config.mxClock)(options.execute))
+) => {
+  const { execute, outlastDatabaseOutage, ...activity } = options
+  const onMxTime = Effect.flatMap(EngineConfig, (config) => MxTime.within(config.mxClock)(execute))
+  return Activity.make({
+    ...activity,
+    execute: outlastDatabaseOutage === true
+      ? Effect.retry(onMxTime, { while: databaseFailed, schedule: Database.connectionWait })
+      : onMxTime
   })
+}
+
+/** A statement of the worker's own database failed (it is unreachable for a while, or restarting). */
+const databaseFailed = (error: unknown): boolean =>
+  error instanceof StoreError.StoreError && error.reason === "QueryFailed"
 
 /**
  * What a run keeps of a read of the member (journaled). Wider than what earlier versions journaled
@@ -445,6 +461,8 @@ const finish = (payload: RunPayload, ending: Ending) =>
   mxActivity({
     name: "Finish",
     error: ActivityError,
+    // Only this step releases the member: it waits for the database rather than leave it claimed.
+    outlastDatabaseOutage: true,
     execute: Effect.gen(function*() {
       const runs = yield* AggregationRuns.AggregationRuns
       const tracked = yield* TrackedMembers.TrackedMembers
@@ -734,16 +752,16 @@ export const AggregationWorkflowLive = AggregationWorkflow.toLayer((payload) =>
     Effect.catchAll((error) => {
       // A statement of the worker's own database failed (it was unreachable for a while): no sign of
       // trouble at MX, so the member is due again at once, without MX's provider-trouble backoff.
-      const databaseFailed = error._tag === "StoreError" && error.reason === "QueryFailed"
+      const ownDatabase = databaseFailed(error)
       return finishWith(payload, {
         outcome: "failed",
         status: null,
         action: null,
         event: "retry_scheduled",
         needsUserReason: null,
-        failed: !databaseFailed,
+        failed: !ownDatabase,
         failureReason: `${error._tag}: ${error.message}`,
-        nextDueAt: databaseFailed ? "now" : "policy"
+        nextDueAt: ownDatabase ? "now" : "policy"
       }).pipe(Effect.orDie)
     }),
     Effect.annotateLogs({ memberGuid: payload.memberGuid, runId: payload.runId }),

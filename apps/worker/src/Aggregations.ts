@@ -17,6 +17,7 @@ import {
   PendingChallenges,
   type StoreError,
   TrackedMembers,
+  Transaction,
   WebhookHints
 } from "@mx-aggregation/store"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
@@ -304,7 +305,7 @@ export const make = Effect.gen(function*() {
   >()
 
   const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>
-    RunEnd.transaction(operation, effect).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    Transaction.run(operation, effect).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 
   const execute = (payload: RunPayload) =>
     AggregationWorkflow.execute(payload, { discard: true }).pipe(Effect.provide(context), Effect.asVoid)

@@ -12,26 +12,9 @@
  *
  * @since 0.1.0
  */
-import { SqlClient } from "@effect/sql"
 import type { Member } from "@mx-aggregation/domain"
-import { AggregationRuns, Outbox, PendingChallenges, StoreError, TrackedMembers } from "@mx-aggregation/store"
+import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers, Transaction } from "@mx-aggregation/store"
 import { Effect } from "effect"
-
-/**
- * Runs `effect` in one SQL transaction; a failure of the transaction itself is a `StoreError`.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const transaction = <A, R>(operation: string, effect: Effect.Effect<A, StoreError.StoreError, R>) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(effect).pipe(
-      Effect.catchTag(
-        "SqlError",
-        (cause) =>
-          Effect.fail(new StoreError.StoreError({ reason: "QueryFailed", operation, message: cause.message, cause }))
-      )
-    ))
 
 /**
  * How a run ends.
@@ -58,7 +41,7 @@ export interface RunEnding {
  * @category operations
  */
 export const endRun = (ending: RunEnding) =>
-  transaction(
+  Transaction.run(
     "RunEnd.endRun",
     Effect.gen(function*() {
       const runs = yield* AggregationRuns.AggregationRuns

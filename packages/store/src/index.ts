@@ -35,6 +35,9 @@ export * as WebhookHints from "./WebhookHints.js"
 /** Erasing everything stored about a member, for data-retention requests. @since 0.1.0 */
 export * as Erasure from "./Erasure.js"
 
+/** Several store operations in one SQL transaction. @since 0.1.0 */
+export * as Transaction from "./Transaction.js"
+
 /** All services in one layer. @since 0.1.0 */
 export * as Store from "./Store.js"
 

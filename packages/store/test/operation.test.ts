@@ -1,11 +1,12 @@
 /**
  * Store operations: a statement PostgreSQL cancelled on behalf of another fiber (57014, the pooled
  * `pg_cancel_backend` of @effect/sql-pg landing on the connection's next statement) is tried again;
- * other SQL failures are not.
+ * other SQL failures are not. A transaction's failed end (a SqlError defect from @effect/sql's
+ * `withTransaction`) is a StoreError too; other defects stay defects.
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { operation } from "../src/internal/operation.js"
 
 const failing = (failures: number, code: string) => {
@@ -43,5 +44,25 @@ describe("store operation", () => {
       const exit = yield* Effect.exit(operation("Test.write")(query.effect))
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(query.calls(), 1)
+    }))
+
+  it.effect("a SqlError defect (a transaction's COMMIT or ROLLBACK that failed) is a StoreError", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        operation("Test.transaction")(Effect.die(new SqlError({ message: "Failed to execute statement" })))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        assert.isFalse(Cause.isDie(exit.cause))
+        const failure = Option.getOrThrow(Cause.failureOption(exit.cause))
+        assert.strictEqual(failure.reason, "QueryFailed")
+        assert.strictEqual(failure.operation, "Test.transaction")
+      }
+    }))
+
+  it.effect("other defects stay defects", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(operation("Test.bug")(Effect.die(new Error("a bug"))))
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
     }))
 })

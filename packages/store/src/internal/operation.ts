@@ -1,6 +1,6 @@
 /** The error mapping every store operation goes through. */
-import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, type ParseResult } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option, type ParseResult } from "effect"
 import { StoreError } from "../StoreError.js"
 
 const describe = (error: SqlError): string =>
@@ -20,6 +20,21 @@ export const cancelledByAnother = (error: SqlError | ParseResult.ParseError): bo
   (error.cause as { readonly code?: unknown }).code === "57014"
 
 /**
+ * @effect/sql ends a transaction with `Effect.orDie`: a COMMIT or ROLLBACK that fails (the connection
+ * was lost, e.g. PostgreSQL restarted mid-transaction) is a defect, which would escape every handler of
+ * typed failures and kill the fiber (a run's workflow, with its member left claimed). It is the store's
+ * failure like any other statement's: a ROLLBACK that fails left nothing committed; a COMMIT that fails
+ * has an unknown outcome, which every caller already faces when a statement's answer is lost.
+ */
+export const transactionEndFailed = <A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchSomeDefect(
+    self,
+    (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+  )
+
+/**
  * Maps the SQL and Schema failures of one store operation to `StoreError` and names its span. A
  * statement cancelled by another fiber's cancel (see `cancelledByAnother`) is tried again, twice at most.
  */
@@ -28,6 +43,7 @@ export const operation = (name: string) =>
   self: Effect.Effect<A, SqlError | ParseResult.ParseError, R>
 ): Effect.Effect<A, StoreError, R> =>
   self.pipe(
+    transactionEndFailed,
     Effect.retry({ times: 2, while: cancelledByAnother }),
     Effect.catchTags({
       SqlError: (error) =>
