@@ -1,5 +1,5 @@
 /**
- * One aggregation of one member as a durable workflow: observe -> decide (AggregationPolicy) ->
+ * One aggregation of one member as a durable workflow: observe -> `AggregationPolicy.evaluate` ->
  * aggregate or follow MX's own aggregation -> poll until settled -> act on NextAction: wait durably for
  * MFA answers and poll again (several rounds), pull accounts and transactions on success, or record
  * what the user must do. Every step with effects is an Activity, journaled in SQL: a crash at any
@@ -211,7 +211,7 @@ const observeAndDecide = (payload: RunPayload) =>
       const now = yield* Clock.currentTimeMillis
       const watermark = yield* data.watermark(payload.memberGuid)
       const previous = yield* tracked.get(payload.memberGuid)
-      const decision = AggregationPolicy.decide({
+      const decision = AggregationPolicy.evaluate({
         observation: observed,
         trigger: payload.trigger,
         userPresent: payload.userPresent,

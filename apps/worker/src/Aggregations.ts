@@ -208,7 +208,7 @@ export interface Service {
   /**
    * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member, as a hint: wakes its
    * polling run, or starts a `Webhook` run when none is active, which reads MX and pulls what MX has
-   * and the worker has not, but never calls aggregate (`AggregationPolicy.decide`). At most one per
+   * and the worker has not, but never calls aggregate (`AggregationPolicy.evaluate`). At most one per
    * member within `EngineConfig.webhookDebounce` (MX time), across replicas (`WebhookHints`). Unknown
    * members and payload types are ignored, with nothing written. Harmless when duplicated, reordered
    * or forged: runs read MX themselves.
