@@ -33,6 +33,7 @@ import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
 import * as RunEnd from "./RunEnd.js"
 import * as RunWakeups from "./RunWakeups.js"
+import * as StatusObservations from "./StatusObservations.js"
 
 /**
  * The member is not waiting for MFA answers (no pending challenge, or it expired).
@@ -606,11 +607,13 @@ export const make = Effect.gen(function*() {
         Effect.tapError(() => release)
       )
       yield* tracked.recordRead(memberGuid, yield* Clock.currentTimeMillis)
-      yield* tracked.recordObservation({
+      yield* StatusObservations.record({
         memberGuid,
+        userGuid: ref.userGuid,
+        runId: null,
         status: status.connection_status,
         isBeingAggregated: status.is_being_aggregated
-      })
+      }).pipe(Effect.provide(store))
       if (!asksForCredentials(status)) {
         // Follow the member instead (its first read 3 s after this one); the claim passes to the run. No
         // update was sent, so none started an aggregation (said explicitly: the policy's default for a
