@@ -106,7 +106,10 @@ describe("MX's variation through the worker", () => {
         ).pipe(Effect.flatMap((response) => response.json), Effect.scoped)
         const total = (served as { pagination: { total_entries: number } }).pagination.total_entries
         assert.isAbove(total, 0)
-        const counts = yield* Effect.flatMap(AccountsAndTransactions.AccountsAndTransactions, (d) => d.counts(memberGuid))
+        const counts = yield* Effect.flatMap(
+          AccountsAndTransactions.AccountsAndTransactions,
+          (d) => d.counts(memberGuid)
+        )
         assert.strictEqual(counts.transactions, total, "every transaction that decodes is stored")
 
         const client = yield* controlClient

@@ -412,7 +412,9 @@ const pullData = (payload: RunPayload) =>
       const counted = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
         stream.pipe(Stream.chunks, Stream.tap(() => Ref.update(calls, (n) => n + 1)), Stream.flattenChunks)
       const skipped = yield* skippedRows(payload.runId)
-      const accounts = yield* Stream.runCollect(counted(mx.listMemberAccounts({ ...ref, onSkipped: skipped.onSkipped })))
+      const accounts = yield* Stream.runCollect(
+        counted(mx.listMemberAccounts({ ...ref, onSkipped: skipped.onSkipped }))
+      )
       yield* data.upsertAccounts({ ...ref, accounts: Chunk.toReadonlyArray(accounts) })
       const watermark = yield* data.watermark(payload.memberGuid)
       const since = Option.flatMap(watermark, (w) => Option.fromNullable(w.maxUpdatedAt))
@@ -428,8 +430,10 @@ const pullData = (payload: RunPayload) =>
         Stream.mapEffect((batch) => {
           const rows = Chunk.toReadonlyArray(batch)
           return data.upsertTransactions({ ...ref, transactions: rows }).pipe(
-            Effect.zipRight(Ref.update(maxUpdatedAt, (max) =>
-              rows.reduce((m, t) => (t.updated_at && (m === null || t.updated_at > m) ? t.updated_at : m), max))),
+            Effect.zipRight(
+              Ref.update(maxUpdatedAt, (max) =>
+                rows.reduce((m, t) => (t.updated_at && (m === null || t.updated_at > m) ? t.updated_at : m), max))
+            ),
             Effect.as(rows.length)
           )
         }, { concurrency: config.pullConcurrency }),
