@@ -51,7 +51,7 @@ describe("MX's variation through the worker", () => {
 
         const first = yield* manualRun(memberGuid)
         assert.strictEqual(first.run.outcome, "skipped")
-        assert.deepStrictEqual(first.observations.map((o) => o.status), ["RECONNECTING"])
+        assert.deepStrictEqual(first.observations.map((o): string | null => o.status), ["RECONNECTING"])
         const member = Option.getOrThrow(yield* tracked.get(memberGuid))
         assert.strictEqual(member.status, "RECONNECTING")
         assert.strictEqual(member.statusClass, "Unknown")
