@@ -1,5 +1,5 @@
 /**
- * One aggregation of one member as a durable workflow: observe -> decide (AggregationPolicy) ->
+ * One aggregation of one member as a durable workflow: observe -> `AggregationPolicy.evaluate` ->
  * aggregate or follow MX's own aggregation -> poll until settled -> act on NextAction: wait durably for
  * MFA answers and poll again (several rounds), pull accounts and transactions on success, or record
  * what the user must do. Every step with effects is an Activity, journaled in SQL: a crash at any
@@ -28,6 +28,7 @@ import { EngineConfig, toReal } from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
 import * as RunEnd from "./RunEnd.js"
+import * as StatusObservations from "./StatusObservations.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -227,7 +228,7 @@ const observeAndDecide = (payload: RunPayload) =>
       const now = yield* Clock.currentTimeMillis
       const watermark = yield* data.watermark(payload.memberGuid)
       const previous = yield* tracked.get(payload.memberGuid)
-      const decision = AggregationPolicy.decide({
+      const decision = AggregationPolicy.evaluate({
         observation: observed,
         trigger: payload.trigger,
         userPresent: payload.userPresent,
@@ -246,10 +247,11 @@ const observeAndDecide = (payload: RunPayload) =>
 const recordObservation = (payload: RunPayload, observed: Observed) =>
   Effect.gen(function*() {
     const runs = yield* AggregationRuns.AggregationRuns
-    const tracked = yield* TrackedMembers.TrackedMembers
     yield* runs.observe(payload.runId, observed.connection_status)
-    yield* tracked.recordObservation({
+    yield* StatusObservations.record({
       memberGuid: payload.memberGuid,
+      userGuid: payload.userGuid,
+      runId: payload.runId,
       status: observed.connection_status,
       isBeingAggregated: observed.is_being_aggregated,
       successfullyAggregatedAt: millisOf(observed.successfully_aggregated_at)
@@ -352,6 +354,20 @@ const pollUntilSettled = (payload: RunPayload, round: number) =>
 
 const Challenged = Schema.Struct({ pendingId: Schema.NullOr(Schema.Number) })
 
+/**
+ * Counts the list rows MX sent that the client left out because they did not decode (its `onSkipped`),
+ * for `record` to add to the run's `rowsSkipped`.
+ */
+const skippedRows = (runId: AggregationRuns.RunId) =>
+  Effect.gen(function*() {
+    const runs = yield* AggregationRuns.AggregationRuns
+    const count = yield* Ref.make(0)
+    return {
+      onSkipped: () => Ref.update(count, (n) => n + 1),
+      record: Effect.flatMap(Ref.get(count), (n) => n === 0 ? Effect.void : runs.addRowsSkipped(runId, n))
+    }
+  })
+
 /** Lists the challenges, stores them (never answers) and tells the partner. */
 const storeChallenges = (payload: RunPayload, round: number) =>
   mxActivity({
@@ -364,8 +380,14 @@ const storeChallenges = (payload: RunPayload, round: number) =>
       const pending = yield* PendingChallenges.PendingChallenges
       const outbox = yield* Outbox.Outbox
       const config = yield* EngineConfig
-      const challenges = yield* mx.listMemberChallenges({ userGuid: payload.userGuid, memberGuid: payload.memberGuid })
+      const skipped = yield* skippedRows(payload.runId)
+      const challenges = yield* mx.listMemberChallenges({
+        userGuid: payload.userGuid,
+        memberGuid: payload.memberGuid,
+        onSkipped: skipped.onSkipped
+      })
       yield* runs.addMxCalls(payload.runId, 1)
+      yield* skipped.record
       // 204: no longer challenged (answered elsewhere, or already moved on); poll again.
       if (challenges.length === 0) return { pendingId: null }
       const now = yield* Clock.currentTimeMillis
@@ -405,7 +427,10 @@ const pullData = (payload: RunPayload) =>
       const calls = yield* Ref.make(0)
       const counted = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
         stream.pipe(Stream.chunks, Stream.tap(() => Ref.update(calls, (n) => n + 1)), Stream.flattenChunks)
-      const accounts = yield* Stream.runCollect(counted(mx.listMemberAccounts(ref)))
+      const skipped = yield* skippedRows(payload.runId)
+      const accounts = yield* Stream.runCollect(
+        counted(mx.listMemberAccounts({ ...ref, onSkipped: skipped.onSkipped }))
+      )
       yield* data.upsertAccounts({ ...ref, accounts: Chunk.toReadonlyArray(accounts) })
       const watermark = yield* data.watermark(payload.memberGuid)
       const since = Option.flatMap(watermark, (w) => Option.fromNullable(w.maxUpdatedAt))
@@ -413,15 +438,18 @@ const pullData = (payload: RunPayload) =>
       const transactions = yield* counted(
         mx.listTransactionsByMember({
           ...ref,
-          ...(Option.isSome(since) ? { fromUpdatedAt: since.value } : {})
+          ...(Option.isSome(since) ? { fromUpdatedAt: since.value } : {}),
+          onSkipped: skipped.onSkipped
         })
       ).pipe(
         Stream.grouped(500),
         Stream.mapEffect((batch) => {
           const rows = Chunk.toReadonlyArray(batch)
           return data.upsertTransactions({ ...ref, transactions: rows }).pipe(
-            Effect.zipRight(Ref.update(maxUpdatedAt, (max) =>
-              rows.reduce((m, t) => (t.updated_at && (m === null || t.updated_at > m) ? t.updated_at : m), max))),
+            Effect.zipRight(
+              Ref.update(maxUpdatedAt, (max) =>
+                rows.reduce((m, t) => (t.updated_at && (m === null || t.updated_at > m) ? t.updated_at : m), max))
+            ),
             Effect.as(rows.length)
           )
         }, { concurrency: config.pullConcurrency }),
@@ -430,6 +458,7 @@ const pullData = (payload: RunPayload) =>
       )
       yield* data.advanceWatermark({ memberGuid: payload.memberGuid, maxUpdatedAt: yield* Ref.get(maxUpdatedAt) })
       yield* runs.addMxCalls(payload.runId, yield* Ref.get(calls))
+      yield* skipped.record
       yield* outbox.append({
         memberGuid: payload.memberGuid,
         userGuid: payload.userGuid,

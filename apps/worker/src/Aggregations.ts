@@ -34,6 +34,7 @@ import * as Metrics from "./Metrics.js"
 import * as MxTime from "./MxTime.js"
 import * as RunEnd from "./RunEnd.js"
 import * as RunWakeups from "./RunWakeups.js"
+import * as StatusObservations from "./StatusObservations.js"
 
 /**
  * The member is not waiting for MFA answers (no pending challenge, or it expired).
@@ -209,7 +210,7 @@ export interface Service {
   /**
    * An MX webhook (CONNECTION_STATUS or member_data_updated) about a member, as a hint: wakes its
    * polling run, or starts a `Webhook` run when none is active, which reads MX and pulls what MX has
-   * and the worker has not, but never calls aggregate (`AggregationPolicy.decide`). At most one per
+   * and the worker has not, but never calls aggregate (`AggregationPolicy.evaluate`). At most one per
    * member within `EngineConfig.webhookDebounce` (MX time), across replicas (`WebhookHints`). Unknown
    * members and payload types are ignored, with nothing written. Harmless when duplicated, reordered
    * or forged: runs read MX themselves.
@@ -607,11 +608,13 @@ export const make = Effect.gen(function*() {
         Effect.tapError(() => release)
       )
       yield* tracked.recordRead(memberGuid, yield* Clock.currentTimeMillis)
-      yield* tracked.recordObservation({
+      yield* StatusObservations.record({
         memberGuid,
+        userGuid: ref.userGuid,
+        runId: null,
         status: status.connection_status,
         isBeingAggregated: status.is_being_aggregated
-      })
+      }).pipe(Effect.provide(store))
       if (!asksForCredentials(status)) {
         // Follow the member instead (its first read 3 s after this one); the claim passes to the run. No
         // update was sent, so none started an aggregation (said explicitly: the policy's default for a

@@ -69,7 +69,9 @@ export class RunView extends Schema.Class<RunView>("RunView")({
   endedAt: Timestamp,
   outcome: Schema.NullOr(Schema.String),
   failureReason: Schema.NullOr(Schema.String),
-  mxCalls: Schema.Number
+  mxCalls: Schema.Number,
+  /** List rows MX sent that did not decode: left out of what the run stored (and logged). */
+  rowsSkipped: Schema.Number
 }) {}
 
 /**

@@ -193,7 +193,8 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
                 endedAt: iso(r.endedAt),
                 outcome: r.outcome,
                 failureReason: r.failureReason,
-                mxCalls: r.mxCalls
+                mxCalls: r.mxCalls,
+                rowsSkipped: r.rowsSkipped
               })
             )
           })

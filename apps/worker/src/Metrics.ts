@@ -101,6 +101,54 @@ export const pollsPerRound = Metric.histogram(
   "Status polls per polling round"
 )
 
+/**
+ * `connection_status` values MX reported that the domain does not know, each counted once when a
+ * member takes it on, by `status`: MX's text when it looks like a status name (upper-case letters,
+ * digits and `_`, at most 40 characters), `invalid` otherwise, and `other` once `unknownStatusLabels`
+ * names are in use, so that whatever MX (or anything in between) sends cannot grow the label set.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unknownStatuses = Metric.counter("mx_aggregation_unknown_statuses", {
+  description: "Connection statuses MX reported that the worker does not know, by status",
+  incremental: true
+})
+
+/**
+ * The most distinct `status` labels `unknownStatuses` uses (then `other`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unknownStatusLabels = 20
+
+// Effect's metric registry is per process, so is this set of the labels it holds.
+const unknownStatusLabelsInUse = new Set<string>()
+
+/**
+ * The `status` label of an unknown status (see `unknownStatuses`).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const unknownStatusLabel = (status: string): string => {
+  if (!/^[A-Z][A-Z0-9_]{0,39}$/.test(status)) return "invalid"
+  if (unknownStatusLabelsInUse.has(status)) return status
+  if (unknownStatusLabelsInUse.size >= unknownStatusLabels) return "other"
+  unknownStatusLabelsInUse.add(status)
+  return status
+}
+
+/**
+ * Records that a member took on a status the domain does not know.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const unknownStatusObserved = (status: string): Effect.Effect<void> =>
+  Effect.suspend(() => Metric.increment(Metric.tagged(unknownStatuses, "status", unknownStatusLabel(status))))
+
 // MX calls
 
 /**

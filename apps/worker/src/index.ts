@@ -80,6 +80,9 @@ export * as RunEnd from "./RunEnd.js"
 /** The scheduler singleton. @since 0.1.0 */
 export * as Scheduler from "./Scheduler.js"
 
+/** Member statuses as read from MX; statuses the domain does not know reported. @since 0.1.0 */
+export * as StatusObservations from "./StatusObservations.js"
+
 /** The worker as one layer. @since 0.1.0 */
 export * as Worker from "./Worker.js"
 

@@ -252,8 +252,10 @@ const within = (since: number | null | undefined, now: number, window: Duration.
   since !== null && since !== undefined && now - since < Duration.toMillis(window)
 
 /**
- * Decides what a run does. Total: every status class (`Unknown` included) is handled explicitly, and
- * only `Connected`, `Processing` and `ProviderTrouble` go on to the freshness rules. Rules, in order:
+ * What a run does, from everything it knows (`NextAction.decide` reads one observation only; this
+ * weighs the trigger, presence and history too). Total: every status class (`Unknown` included) is
+ * handled explicitly, and only `Connected`, `Processing` and `ProviderTrouble` go on to the freshness
+ * rules. Rules, in order:
  * 1. never aggregate while a credential update's aggregation runs (`credentialUpdateStartedAggregation`,
  *    whatever the trigger): follow it;
  * 2. CHALLENGED: answer and resume, never aggregate;
@@ -277,7 +279,7 @@ const within = (since: number | null | undefined, now: number, window: Duration.
  * @since 0.1.0
  * @category rules
  */
-export const decide = (context: Context, options: Options = defaultOptions): Decision => {
+export const evaluate = (context: Context, options: Options = defaultOptions): Decision => {
   const { now, observation, trigger } = context
   const hint = isHint(trigger)
   const userPresent = isUserPresent(context)
@@ -389,7 +391,7 @@ const failures = (consecutiveFailures: number): number =>
  * after `cadence`; provider trouble with exponential backoff from `retryBase` to `retryCap` (a
  * negative failure count counts as none; NaN or infinity as many, so the cap); an unsettled member
  * (`KeepPolling`, an unknown status included) after 15 minutes; LOCKED/IMPEDED after
- * `institutionBackoff` (when `decide` tries again by itself); a member that needs its user, or cannot
+ * `institutionBackoff` (when `evaluate` tries again by itself); a member that needs its user, or cannot
  * be aggregated, not until something changes (a signal, a webhook, new credentials).
  *
  * @since 0.1.0

@@ -162,24 +162,32 @@ export const toId = (status: ConnectionStatus): number => names.indexOf(status)
 export const fromId = (id: number): Option.Option<ConnectionStatus> =>
   Number.isInteger(id) && id >= 0 && id < names.length ? Option.some(names[id]!) : Option.none()
 
+const unknownIdPrefix = "id:"
+
 /**
- * Decodes an MX `connection_status_id` (as in webhooks) into its status name, and encodes back.
- * An unknown id fails with a ParseError naming it.
+ * Decodes an MX `connection_status_id` (as in webhooks) into a reported status, and encodes back.
+ * A known id decodes to its precise name; an id this code does not know (MX adds statuses over time)
+ * decodes to the `UnknownStatus` `"id:<id>"` instead of failing, and encodes back to the same id. A
+ * value that is not a non-negative integer is not an id and fails with a ParseError naming it.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const ConnectionStatusFromId: Schema.Schema<ConnectionStatus, number> = Schema.transformOrFail(
-  Schema.Number,
-  ConnectionStatus,
+export const ConnectionStatusFromId: Schema.Schema<ReportedStatus, number> = Schema.transformOrFail(
+  Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
+  ReportedStatus,
   {
     strict: true,
-    decode: (id, _, ast) =>
-      Option.match(fromId(id), {
-        onNone: () => ParseResult.fail(new ParseResult.Type(ast, id, `Unknown MX connection_status_id: ${id}`)),
-        onSome: ParseResult.succeed
-      }),
-    encode: (status) => ParseResult.succeed(toId(status))
+    decode: (id) => ParseResult.succeed(Option.getOrElse(fromId(id), (): string => `${unknownIdPrefix}${id}`)),
+    encode: (status, _, ast) => {
+      if (known.has(status)) return ParseResult.succeed(names.indexOf(status as ConnectionStatus))
+      const digits = status.startsWith(unknownIdPrefix) ? status.slice(unknownIdPrefix.length) : ""
+      return /^(0|[1-9][0-9]*)$/.test(digits) && Number.isSafeInteger(Number(digits))
+        ? ParseResult.succeed(Number(digits))
+        : ParseResult.fail(
+          new ParseResult.Type(ast, status, `${status} is not a status with an MX connection_status_id`)
+        )
+    }
   }
 ).annotations({ identifier: "ConnectionStatusFromId" })
 

@@ -25,41 +25,41 @@ const context: fc.Arbitrary<AggregationPolicy.Context> = fc.record({
   credentialUpdateStartedAggregation: fc.option(fc.boolean(), { nil: undefined })
 })
 
-const decide = (c: Partial<AggregationPolicy.Context> & Pick<AggregationPolicy.Context, "observation">) =>
-  AggregationPolicy.decide({ trigger: "Scheduled", userPresent: false, now, ...c })
+const evaluate = (c: Partial<AggregationPolicy.Context> & Pick<AggregationPolicy.Context, "observation">) =>
+  AggregationPolicy.evaluate({ trigger: "Scheduled", userPresent: false, now, ...c })
 
-describe("AggregationPolicy.decide", () => {
+describe("AggregationPolicy.evaluate", () => {
   it("a scheduled run pulls only when MX aggregated successfully within 24 h", () => {
-    assert.strictEqual(decide({ observation: connected(2), lastPulledAt: hoursAgo(30) })._tag, "PullOnly")
-    assert.strictEqual(decide({ observation: connected(23), lastPulledAt: null })._tag, "PullOnly")
-    assert.strictEqual(decide({ observation: connected(25) })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: connected(null) })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(2), lastPulledAt: hoursAgo(30) })._tag, "PullOnly")
+    assert.strictEqual(evaluate({ observation: connected(23), lastPulledAt: null })._tag, "PullOnly")
+    assert.strictEqual(evaluate({ observation: connected(25) })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(null) })._tag, "Aggregate")
   })
 
   it("a scheduled run does nothing when the fresh data was already pulled, until it goes stale", () => {
-    const decision = decide({ observation: connected(2), lastPulledAt: hoursAgo(1) })
+    const decision = evaluate({ observation: connected(2), lastPulledAt: hoursAgo(1) })
     assert.deepStrictEqual(decision._tag, "NotNow")
     if (decision._tag === "NotNow") assert.strictEqual(decision.until, hoursAgo(2) + 24 * 3_600_000)
   })
 
   it("respects the 20-hour background suppression after an aggregate of ours", () => {
-    const decision = decide({ observation: connected(30), lastAggregateCalledAt: hoursAgo(5) })
+    const decision = evaluate({ observation: connected(30), lastAggregateCalledAt: hoursAgo(5) })
     assert.strictEqual(decision._tag, "NotNow")
     if (decision._tag === "NotNow") assert.strictEqual(decision.until, hoursAgo(5) + 20 * 3_600_000)
-    assert.strictEqual(decide({ observation: connected(30), lastAggregateCalledAt: hoursAgo(21) })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(30), lastAggregateCalledAt: hoursAgo(21) })._tag, "Aggregate")
   })
 
   it("a present user gets a fresh aggregation unless data is minutes old; an operator's trigger aggregates", () => {
-    assert.strictEqual(decide({ observation: connected(2), userPresent: true })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: connected(0.1), userPresent: true })._tag, "PullOnly")
-    assert.strictEqual(decide({ observation: connected(0.1), trigger: "Manual" })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(2), userPresent: true })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(0.1), userPresent: true })._tag, "PullOnly")
+    assert.strictEqual(evaluate({ observation: connected(0.1), trigger: "Manual" })._tag, "Aggregate")
   })
 
   it("a webhook pulls data MX has and the worker has not, and otherwise keeps the member's next check", () => {
     for (const trigger of ["Webhook", "DataUpdated"] as const) {
-      assert.strictEqual(decide({ observation: connected(0.1), trigger, lastPulledAt: hoursAgo(1) })._tag, "PullOnly")
-      assert.strictEqual(decide({ observation: connected(30), trigger, lastPulledAt: null })._tag, "PullOnly")
-      const pulled = decide({
+      assert.strictEqual(evaluate({ observation: connected(0.1), trigger, lastPulledAt: hoursAgo(1) })._tag, "PullOnly")
+      assert.strictEqual(evaluate({ observation: connected(30), trigger, lastPulledAt: null })._tag, "PullOnly")
+      const pulled = evaluate({
         observation: connected(0.1),
         trigger,
         lastPulledAt: hoursAgo(0.05),
@@ -67,9 +67,9 @@ describe("AggregationPolicy.decide", () => {
       })
       assert.deepStrictEqual(pulled._tag === "NotNow" ? pulled.until : pulled._tag, now + 7)
       // Stale and pulled: the scheduled check (or the user) aggregates, not the webhook.
-      const stale = decide({ observation: connected(30), trigger, lastPulledAt: hoursAgo(29), nextCheckAt: now + 9 })
+      const stale = evaluate({ observation: connected(30), trigger, lastPulledAt: hoursAgo(29), nextCheckAt: now + 9 })
       assert.deepStrictEqual(stale._tag === "NotNow" ? stale.until : stale._tag, now + 9)
-      const never = decide({ observation: connected(null), trigger, nextCheckAt: null })
+      const never = evaluate({ observation: connected(null), trigger, nextCheckAt: null })
       assert.deepStrictEqual(never._tag === "NotNow" ? never.until : never._tag, now + 6 * 3_600_000)
     }
   })
@@ -79,12 +79,12 @@ describe("AggregationPolicy.decide", () => {
     fc.constantFrom("Webhook" as const, "DataUpdated" as const),
     fc.option(fc.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2035, 0, 1) }), { nil: null })
   ], ([c, trigger, nextCheckAt]) => {
-    const decision = AggregationPolicy.decide({ ...c, trigger, nextCheckAt })
+    const decision = AggregationPolicy.evaluate({ ...c, trigger, nextCheckAt })
     assert.notStrictEqual(decision._tag, "Aggregate")
   })
 
   it.prop("never aggregates a CHALLENGED member: resume instead", [context], ([c]) => {
-    const decision = AggregationPolicy.decide({
+    const decision = AggregationPolicy.evaluate({
       ...c,
       observation: { ...c.observation, connection_status: "CHALLENGED" }
     })
@@ -97,16 +97,16 @@ describe("AggregationPolicy.decide", () => {
   it.prop("never aggregates right after a credential update that started one, whatever the trigger", [
     context
   ], ([c]) => {
-    const decision = AggregationPolicy.decide({ ...c, credentialUpdateStartedAggregation: true })
+    const decision = AggregationPolicy.evaluate({ ...c, credentialUpdateStartedAggregation: true })
     assert.strictEqual(decision._tag, "FollowAggregation")
   })
 
   it.prop("a credential update that does not say follows MX's rule: it started an aggregation", [context], ([c]) => {
     const { credentialUpdateStartedAggregation: _, ...rest } = c
-    const decision = AggregationPolicy.decide({ ...rest, trigger: "CredentialsUpdated" })
+    const decision = AggregationPolicy.evaluate({ ...rest, trigger: "CredentialsUpdated" })
     assert.strictEqual(decision._tag, "FollowAggregation")
     // skip_aggregation: the caller says false, and the usual rules apply.
-    const skipped = AggregationPolicy.decide({
+    const skipped = AggregationPolicy.evaluate({
       ...rest,
       trigger: "CredentialsUpdated",
       credentialUpdateStartedAggregation: false
@@ -118,7 +118,7 @@ describe("AggregationPolicy.decide", () => {
   })
 
   it.prop("never aggregates while MX is aggregating, nor a terminal or non-aggregating member", [context], ([c]) => {
-    const decision = AggregationPolicy.decide(c)
+    const decision = AggregationPolicy.evaluate(c)
     if (decision._tag !== "Aggregate") return
     assert.strictEqual(c.observation.is_being_aggregated, false)
     assert.notStrictEqual(ConnectionStatus.classify(c.observation.connection_status), "Unknown")
@@ -134,7 +134,7 @@ describe("AggregationPolicy.decide", () => {
     fc.constantFrom("EXPIRED" as const, "REJECTED" as const)
   ], ([c, status]) => {
     const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
-    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    const decision = AggregationPolicy.evaluate({ ...c, observation, credentialUpdateStartedAggregation: false })
     // A webhook's run never counts as the user's presence; the UserPresent trigger always does.
     const present = c.trigger !== "Webhook" && c.trigger !== "DataUpdated" &&
       (c.userPresent || c.trigger === "UserPresent" || c.trigger === "UserActedAtInstitution")
@@ -145,7 +145,7 @@ describe("AggregationPolicy.decide", () => {
 
   it("credential, institution and OAuth problems need the user", () => {
     const needs = (status: any, userPresent = false) =>
-      decide({ observation: { connection_status: status, is_being_aggregated: false }, userPresent })
+      evaluate({ observation: { connection_status: status, is_being_aggregated: false }, userPresent })
     assert.deepStrictEqual(needs("DENIED"), new AggregationPolicy.NeedsUser({ need: "credentials" }))
     assert.deepStrictEqual(needs("DENIED", true), new AggregationPolicy.NeedsUser({ need: "credentials" }))
     assert.deepStrictEqual(needs("LOCKED"), new AggregationPolicy.NeedsUser({ need: "institution" }))
@@ -161,7 +161,7 @@ describe("AggregationPolicy.decide", () => {
     fc.constantFrom("LOCKED" as const, "IMPEDED" as const)
   ], ([c, status]) => {
     const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
-    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    const decision = AggregationPolicy.evaluate({ ...c, observation, credentialUpdateStartedAggregation: false })
     const lastAttempt = Math.max(
       c.observation.aggregated_at ? Date.parse(c.observation.aggregated_at) : -Infinity,
       c.lastAggregateCalledAt ?? -Infinity
@@ -180,11 +180,11 @@ describe("AggregationPolicy.decide", () => {
       is_being_aggregated: false,
       aggregated_at: iso(hoursAgo(hoursAgoAttempt))
     })
-    assert.strictEqual(decide({ observation: locked(1), trigger: "UserActedAtInstitution" })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: locked(1), trigger: "Manual" })._tag, "NeedsUser")
-    assert.strictEqual(decide({ observation: locked(24 * 6) })._tag, "NeedsUser")
-    assert.strictEqual(decide({ observation: locked(24 * 7) })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: locked(24 * 8), lastAggregateCalledAt: hoursAgo(2) })._tag, "NeedsUser")
+    assert.strictEqual(evaluate({ observation: locked(1), trigger: "UserActedAtInstitution" })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: locked(1), trigger: "Manual" })._tag, "NeedsUser")
+    assert.strictEqual(evaluate({ observation: locked(24 * 6) })._tag, "NeedsUser")
+    assert.strictEqual(evaluate({ observation: locked(24 * 7) })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: locked(24 * 8), lastAggregateCalledAt: hoursAgo(2) })._tag, "NeedsUser")
     assert.deepStrictEqual(
       AggregationPolicy.nextCheckAfter(new NextAction.ActAtInstitution({ status: "LOCKED" }), 0),
       Option.some(Duration.days(7))
@@ -193,9 +193,9 @@ describe("AggregationPolicy.decide", () => {
 
   it("one notion of presence: the UserPresent trigger counts for CONNECTED and EXPIRED alike", () => {
     const expired = { connection_status: "EXPIRED" as const, is_being_aggregated: false }
-    assert.strictEqual(decide({ observation: expired, trigger: "UserPresent" })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: connected(2), trigger: "UserPresent" })._tag, "Aggregate")
-    assert.strictEqual(decide({ observation: expired, trigger: "Webhook", userPresent: true })._tag, "NeedsUser")
+    assert.strictEqual(evaluate({ observation: expired, trigger: "UserPresent" })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: connected(2), trigger: "UserPresent" })._tag, "Aggregate")
+    assert.strictEqual(evaluate({ observation: expired, trigger: "Webhook", userPresent: true })._tag, "NeedsUser")
   })
 
   it.prop("a status this worker does not know is read again later: never aggregated, never the user asked", [
@@ -203,7 +203,7 @@ describe("AggregationPolicy.decide", () => {
     Arbitraries.unknownStatus
   ], ([c, status]) => {
     const observation = { ...c.observation, connection_status: status, is_being_aggregated: false }
-    const decision = AggregationPolicy.decide({ ...c, observation, credentialUpdateStartedAggregation: false })
+    const decision = AggregationPolicy.evaluate({ ...c, observation, credentialUpdateStartedAggregation: false })
     assert.deepStrictEqual(
       decision,
       new AggregationPolicy.NotNow({
@@ -215,7 +215,7 @@ describe("AggregationPolicy.decide", () => {
 
   it.prop("MX not saying whether it aggregates is followed, not aggregated", [context], ([c]) => {
     const observation = { ...c.observation, is_being_aggregated: null }
-    const decision = AggregationPolicy.decide({ ...c, observation })
+    const decision = AggregationPolicy.evaluate({ ...c, observation })
     assert.include(["FollowAggregation", "AnswerChallenges"], decision._tag)
   })
 

@@ -18,13 +18,39 @@ describe("ConnectionStatus", () => {
     assert.strictEqual(Schema.encodeSync(ConnectionStatus.ConnectionStatusFromId)(status), id)
   })
 
-  it("an unknown id or name fails to decode with a ParseError naming it", () => {
-    const byId = Schema.decodeUnknownEither(ConnectionStatus.ConnectionStatusFromId)(22)
-    assert(Either.isLeft(byId))
-    assert.include(byId.left.message, "Unknown MX connection_status_id: 22")
+  it("an unknown id decodes to an UnknownStatus naming it, classified Unknown, and encodes back to the id", () => {
+    const byId = Schema.decodeUnknownSync(ConnectionStatus.ConnectionStatusFromId)(22)
+    assert.strictEqual(byId, "id:22")
+    assert.isFalse(ConnectionStatus.isKnown(byId))
+    assert.strictEqual(ConnectionStatus.classify(byId), "Unknown")
+    assert.strictEqual(Schema.encodeSync(ConnectionStatus.ConnectionStatusFromId)(byId), 22)
+    // A status named by MX's text, not by an id, has no id to encode to.
+    const named = Schema.encodeEither(ConnectionStatus.ConnectionStatusFromId)(
+      Schema.decodeSync(ConnectionStatus.ReportedStatus)("RECONNECTING")
+    )
+    assert(Either.isLeft(named))
+    assert.include(named.left.message, "RECONNECTING is not a status with an MX connection_status_id")
     const byName = Schema.decodeUnknownEither(ConnectionStatus.ConnectionStatus)("HALTED")
     assert(Either.isLeft(byName))
     assert.include(byName.left.message, "HALTED")
+  })
+
+  it.prop(
+    "every non-negative integer id decodes (unknown ones to \"id:<n>\") and round-trips",
+    [Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER))],
+    ([id]) => {
+      const status = Schema.decodeSync(ConnectionStatus.ConnectionStatusFromId)(id)
+      assert.strictEqual(ConnectionStatus.isKnown(status), id < ConnectionStatus.names.length)
+      assert.strictEqual(Schema.encodeSync(ConnectionStatus.ConnectionStatusFromId)(status), id)
+    }
+  )
+
+  it("a value that is not an id fails with a ParseError naming it", () => {
+    for (const value of [-1, 1.5, "6", null]) {
+      const decoded = Schema.decodeUnknownEither(ConnectionStatus.ConnectionStatusFromId)(value)
+      assert(Either.isLeft(decoded), String(value))
+      assert.include(decoded.left.message, String(value === "6" ? "\"6\"" : value))
+    }
   })
 })
 

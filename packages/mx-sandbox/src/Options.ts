@@ -34,6 +34,11 @@ export type Latency = Duration.DurationInput | {
  * - `maxConcurrency`: requests arriving while this many are in flight get 429.
  * - `malformedBodies`: the share (0-1) of successful responses whose JSON body is cut in half (not
  *   parseable), overall (`rate`) or per operationId (`byOperation`): a misbehaving proxy or MX bug.
+ * - `variations`: MX's real variation, within its spec: `connectionStatus` reports these members
+ *   (by guid) with that `connection_status` text in every answer that shows them (e.g. a status MX
+ *   added later), while the sandbox goes on with the member's own state behind it; `undecodableRows`
+ *   adds that many rows with a `null` guid to the first page of these list operations (by operationId,
+ *   e.g. `{ listTransactionsByMember: 1 }`), copies of the page's first row when it has one.
  *
  * @since 0.1.0
  * @category models
@@ -53,6 +58,10 @@ export interface Faults {
   readonly malformedBodies?: {
     readonly rate?: number | undefined
     readonly byOperation?: Readonly<Record<string, number>> | undefined
+  } | undefined
+  readonly variations?: {
+    readonly connectionStatus?: Readonly<Record<string, string>> | undefined
+    readonly undecodableRows?: Readonly<Record<string, number>> | undefined
   } | undefined
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, TestClock } from "effect"
 import { Sandbox } from "../src/index.js"
-import { call, get, makeRecorder, sandboxLayer, userWithMember } from "./harness.js"
+import { call, createMember, get, makeRecorder, sandboxLayer, userWithMember } from "./harness.js"
 
 const recorder = makeRecorder()
 afterAll(() => recorder.assertConformant())
@@ -94,6 +94,44 @@ describe("faults", () => {
       assert.strictEqual((yield* get("/institutions")).status, 502)
       const bad = yield* call("PUT", "/sandbox/faults", { rawBody: "[" })
       assert.strictEqual(bad.status, 400)
+    }).pipe(Effect.provide(sandboxLayer(recorder))))
+
+  it.effect("variations: a member reported with a status MX may add, list rows without a guid, within MX's spec", () =>
+    Effect.gen(function*() {
+      const { memberGuid, userGuid } = yield* userWithMember("password")
+      const other = (yield* createMember(userGuid, "another-password")).body.member.guid as string
+      yield* TestClock.adjust("1 minute")
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.setFaults({
+        variations: {
+          connectionStatus: { [memberGuid]: "RECONNECTING" },
+          undecodableRows: { listTransactionsByMember: 2 }
+        }
+      })
+      const member = `/users/${userGuid}/members/${memberGuid}`
+      assert.strictEqual((yield* get(member)).body.member.connection_status, "RECONNECTING")
+      assert.strictEqual((yield* get(`${member}/status`)).body.member.connection_status, "RECONNECTING")
+      assert.deepStrictEqual(
+        (yield* get(`/users/${userGuid}/members`)).body.members.map((m: any) => [m.guid, m.connection_status]),
+        [[memberGuid, "RECONNECTING"], [other, "CONNECTED"]]
+      )
+      // Only that member; behind it, the sandbox goes on with the member's own state.
+      assert.strictEqual(Option.getOrThrow(yield* sandbox.member(memberGuid)).member.connection_status, "CONNECTED")
+      // Two rows with a null guid on the first page of transactions only, none on accounts.
+      const first = (yield* get(`${member}/transactions?records_per_page=10&page=1`)).body
+      assert.deepStrictEqual(first.transactions.slice(-2).map((t: any) => t.guid), [null, null])
+      assert.strictEqual(first.transactions.filter((t: any) => t.guid === null).length, 2)
+      assert.strictEqual(first.transactions[10].amount, first.transactions[0].amount)
+      const second = (yield* get(`${member}/transactions?records_per_page=10&page=2`)).body
+      assert.isTrue(second.transactions.every((t: any) => typeof t.guid === "string"))
+      assert.isTrue((yield* get(`${member}/accounts`)).body.accounts.every((a: any) => typeof a.guid === "string"))
+      // Over HTTP too, and gone once the faults are replaced.
+      assert.strictEqual((yield* call("PUT", "/sandbox/faults", { body: {} })).status, 204)
+      assert.strictEqual((yield* get(member)).body.member.connection_status, "CONNECTED")
+      assert.strictEqual(
+        (yield* get(`${member}/transactions?records_per_page=10&page=1`)).body.transactions.length,
+        10
+      )
     }).pipe(Effect.provide(sandboxLayer(recorder))))
 
   it.effect("the same seed injects the same faults", () =>

@@ -1,6 +1,6 @@
 /**
- * The journal of aggregation runs: why each started, every status it observed and when, how it ended
- * and how many MX calls it made. One run is one pass of the worker's aggregation workflow for a member.
+ * The journal of aggregation runs: why each started, every status it observed and when, how it ended,
+ * how many MX calls it made and how many list rows from MX it left out because they did not decode. One run is one pass of the worker's aggregation workflow for a member.
  *
  * @since 0.1.0
  */
@@ -104,7 +104,9 @@ export class AggregationRun extends Schema.Class<AggregationRun>("AggregationRun
   endedAt: nullableColumn(Millis, "ended_at"),
   outcome: Schema.NullOr(RunOutcome),
   failureReason: nullableColumn(Schema.String, "failure_reason"),
-  mxCalls: column(DbInt, "mx_calls")
+  mxCalls: column(DbInt, "mx_calls"),
+  /** List rows MX sent that did not decode, left out of what the run stored. */
+  rowsSkipped: column(DbInt, "rows_skipped")
 }) {}
 
 /**
@@ -154,6 +156,8 @@ export interface AggregationRunsService {
   ) => Effect.Effect<void, StoreError>
   /** Adds to the run's count of MX calls. */
   readonly addMxCalls: (runId: RunId, calls: number) => Effect.Effect<void, StoreError>
+  /** Adds to the run's count of list rows left out because they did not decode. */
+  readonly addRowsSkipped: (runId: RunId, rows: number) => Effect.Effect<void, StoreError>
   /**
    * Records how the run ended (and adds `mxCalls`, if given). A run ends once: finishing an ended run
    * changes nothing and returns `false`.
@@ -249,6 +253,12 @@ export const make: Effect.Effect<AggregationRunsService, never, SqlClient> = Eff
       operation("AggregationRuns.addMxCalls")
     )
 
+  const addRowsSkipped: AggregationRunsService["addRowsSkipped"] = (runId, rows) =>
+    sql`UPDATE aggregation_runs SET rows_skipped = rows_skipped + ${rows} WHERE run_id = ${runId}`.pipe(
+      Effect.asVoid,
+      operation("AggregationRuns.addRowsSkipped")
+    )
+
   const finish: AggregationRunsService["finish"] = (input) =>
     Effect.gen(function*() {
       const endedAt = input.endedAt ?? (yield* Clock.currentTimeMillis)
@@ -292,7 +302,17 @@ export const make: Effect.Effect<AggregationRunsService, never, SqlClient> = Eff
   const countByOutcome = sql`SELECT outcome, COUNT(*) AS n FROM aggregation_runs GROUP BY outcome ORDER BY outcome`
     .pipe(Effect.flatMap(decodeOutcomeCounts), operation("AggregationRuns.countByOutcome"))
 
-  return AggregationRuns.of({ start, observe, addMxCalls, finish, get, listByMember, listRecent, countByOutcome })
+  return AggregationRuns.of({
+    start,
+    observe,
+    addMxCalls,
+    addRowsSkipped,
+    finish,
+    get,
+    listByMember,
+    listRecent,
+    countByOutcome
+  })
 })
 
 /**

@@ -179,6 +179,12 @@ const webhookHints = Effect.gen(function*() {
   yield* sql`ALTER TABLE tracked_members ADD COLUMN webhook_hint_at BIGINT`
 })
 
+/** How many list rows MX sent that did not decode and a run left out (`AggregationRuns.addRowsSkipped`). */
+const runRowsSkipped = Effect.gen(function*() {
+  const sql = yield* SqlClient
+  yield* sql`ALTER TABLE aggregation_runs ADD COLUMN rows_skipped INTEGER NOT NULL DEFAULT 0`
+})
+
 /**
  * Every migration, keyed `<id>_<name>` as `Migrator.fromRecord` expects. Append new ones; never edit
  * one that has shipped.
@@ -190,7 +196,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>>
   "0001_initial_schema": initialSchema,
   "0002_last_aggregate_called": lastAggregateCalled,
   "0003_submission_claims": submissionClaims,
-  "0004_webhook_hints": webhookHints
+  "0004_webhook_hints": webhookHints,
+  "0005_run_rows_skipped": runRowsSkipped
 }
 
 /**

@@ -30,6 +30,8 @@ import type { StoreError } from "./StoreError.js"
  * - `data_updated`: accounts and transactions were pulled.
  * - `retry_scheduled`: provider trouble or an error; the member is retried later.
  * - `stopped`: aggregation is no longer possible; the member is not scheduled again.
+ * - `status_unknown`: MX reported a `connection_status` this code does not know (payload: the raw
+ *   status); the member is only read again later until MX reports a known one.
  *
  * @since 0.1.0
  * @category models
@@ -42,7 +44,8 @@ export const EventType = Schema.Literal(
   "oauth_required",
   "data_updated",
   "retry_scheduled",
-  "stopped"
+  "stopped",
+  "status_unknown"
 )
 
 /**

@@ -6,7 +6,7 @@ import { memberGuid, runId, storeLayer } from "./fixtures.js"
 
 describe.each(TestDatabase.kinds)("AggregationRuns on %s", (kind) => {
   layer(storeLayer(kind))((it) => {
-    it.effect("journals a run: start (idempotent), every observed status with its time, MX calls, the outcome", () =>
+    it.effect("journals a run: start (idempotent), every observed status with its time, MX calls, rows skipped, the outcome", () =>
       Effect.gen(function*() {
         const runs = yield* AggregationRuns.AggregationRuns
         const id = runId("journal")
@@ -20,6 +20,7 @@ describe.each(TestDatabase.kinds)("AggregationRuns on %s", (kind) => {
         assert.strictEqual(started.endedAt, null)
         assert.strictEqual(started.outcome, null)
         assert.strictEqual(started.mxCalls, 0)
+        assert.strictEqual(started.rowsSkipped, 0)
         // A retried activity starts the same run again: nothing changes.
         const again = yield* runs.start({ runId: id, memberGuid: memberGuid(1), reason: "manual", startedAt: 9_999 })
         assert.deepStrictEqual(again, started)
@@ -30,6 +31,8 @@ describe.each(TestDatabase.kinds)("AggregationRuns on %s", (kind) => {
         yield* runs.observe(id, "CONNECTED", 10_001)
         yield* runs.addMxCalls(id, 3)
         yield* runs.addMxCalls(id, 2)
+        yield* runs.addRowsSkipped(id, 1)
+        yield* runs.addRowsSkipped(id, 2)
         assert.isTrue(yield* runs.finish({ runId: id, outcome: "connected", mxCalls: 4, endedAt: 12_000 }))
         assert.isFalse(
           yield* runs.finish({ runId: id, outcome: "failed", failureReason: "late", endedAt: 13_000 }),
@@ -42,6 +45,7 @@ describe.each(TestDatabase.kinds)("AggregationRuns on %s", (kind) => {
         assert.strictEqual(run.failureReason, null)
         assert.strictEqual(run.endedAt, 12_000)
         assert.strictEqual(run.mxCalls, 9)
+        assert.strictEqual(run.rowsSkipped, 3)
         assert.deepStrictEqual(
           observations.map((o) => [o.status, o.observedAt]),
           [["CREATED", 1_001], ["CHALLENGED", 4_001], ["RESUMED", 7_001], ["CONNECTED", 10_001]]

@@ -60,7 +60,7 @@ export const memberDetail = ({ member: m, runs }: MemberDetail): string =>
     ]),
     "",
     runs.length === 0 ? "No runs." : Output.table(
-      ["RUN", "REASON", "STARTED", "ENDED", "OUTCOME", "FAILURE", "MX CALLS"],
+      ["RUN", "REASON", "STARTED", "ENDED", "OUTCOME", "FAILURE", "MX CALLS", "ROWS SKIPPED"],
       runs.map((r) => [
         r.runId,
         r.reason,
@@ -68,7 +68,8 @@ export const memberDetail = ({ member: m, runs }: MemberDetail): string =>
         Output.cell(r.endedAt),
         Output.cell(r.outcome),
         Output.cell(r.failureReason),
-        String(r.mxCalls)
+        String(r.mxCalls),
+        String(r.rowsSkipped)
       ])
     )
   ].join("\n")

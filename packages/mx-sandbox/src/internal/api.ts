@@ -346,10 +346,39 @@ export const makeApp = (core: Core): HttpApp.Default<never, HttpServerRequest.Ht
       observe(request, operationId, status, "")
       return HttpServerResponse.empty({ status })
     }
-    const json = JSON.stringify(body)
+    const json = JSON.stringify(status < 300 ? varied(operationId, body) : body)
     const text = status < 300 && malformed(operationId) ? json.slice(0, Math.floor(json.length / 2)) : json
     observe(request, operationId, status, text)
     return HttpServerResponse.text(text, { status, contentType: mediaType })
+  }
+
+  /** The body with the `variations` fault applied (a copy; the body itself is left as it is). */
+  const varied = (operationId: string, body: unknown): unknown => {
+    const { connectionStatus = {}, undecodableRows = {} } = core.faults.current.variations ?? {}
+    const extraRows = undecodableRows[operationId] ?? 0
+    if (Object.keys(connectionStatus).length === 0 && extraRows <= 0) return body
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return body
+    const restated = (value: unknown): unknown => {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return value
+      const record = value as Record<string, unknown>
+      const guid = record["guid"]
+      return typeof guid === "string" && "connection_status" in record && Object.hasOwn(connectionStatus, guid)
+        ? { ...record, connection_status: connectionStatus[guid] }
+        : value
+    }
+    const out: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(body)) {
+      out[key] = Array.isArray(value) ? value.map(restated) : restated(value)
+    }
+    const pagination = out["pagination"] as { current_page?: unknown } | undefined
+    const rowsKey = Object.keys(out).find((key) => key !== "pagination" && Array.isArray(out[key]))
+    if (extraRows > 0 && rowsKey !== undefined && (pagination?.current_page ?? 1) === 1) {
+      const rows = out[rowsKey] as Array<unknown>
+      const first = rows[0]
+      const row = typeof first === "object" && first !== null ? { ...first, guid: null } : { guid: null }
+      out[rowsKey] = [...rows, ...Array.from({ length: extraRows }, () => row)]
+    }
+    return out
   }
 
   /** Whether the `malformedBodies` fault cuts this response. */
