@@ -11,6 +11,7 @@ import { TrackedMembers } from "@mx-aggregation/store"
 import { Cause, Clock, Duration, Effect, Exit, Schedule } from "effect"
 import { Aggregations } from "./Aggregations.js"
 import { EngineConfig } from "./EngineConfig.js"
+import * as EngineWatchdog from "./EngineWatchdog.js"
 import * as MxTime from "./MxTime.js"
 
 /**
@@ -53,7 +54,8 @@ const discoveryConcurrency = 4
  * recovery of claimed runs) every 60
  * `schedulerInterval`s, and, on its own fiber beside it, a pass over the due members every
  * `schedulerInterval`: at thousands of users a discovery pass takes minutes, during which due members
- * must still start. Failures are logged and the loops go on.
+ * must still start. Beside them, every 5 seconds, the `EngineWatchdog` redelivers runs whose wake-up
+ * the workflow engine skipped. Failures are logged and the loops go on.
  *
  * @since 0.1.0
  * @category scheduling
@@ -86,10 +88,14 @@ export const loop = (users: ReadonlyArray<Member.UserGuid>) =>
       Effect.catchAllCause((cause) => Effect.logWarning("scheduler pass failed", cause)),
       Effect.repeat(Schedule.spaced(config.schedulerInterval))
     )
-    yield* Effect.all([discovery, passes], { concurrency: 2, discard: true }).pipe(
-      // The intervals are MX time too.
-      MxTime.within(config.mxClock)
-    )
+    yield* Effect.all([
+      Effect.all([discovery, passes], { concurrency: 2, discard: true }).pipe(
+        // The intervals are MX time too.
+        MxTime.within(config.mxClock)
+      ),
+      // Real time: the engine's claims of its messages are stamped by the database's clock.
+      EngineWatchdog.loop({ every: "5 seconds", after: "10 seconds" })
+    ], { concurrency: 2, discard: true })
   }).pipe(
     Effect.onExit((exit) =>
       Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)

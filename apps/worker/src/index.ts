@@ -77,6 +77,9 @@ export * as RunnerTransport from "./RunnerTransport.js"
 /** Ending a run, once. @since 0.1.0 */
 export * as RunEnd from "./RunEnd.js"
 
+/** Redelivering runs whose wake-up the workflow engine skipped. @since 0.1.0 */
+export * as EngineWatchdog from "./EngineWatchdog.js"
+
 /** The scheduler singleton. @since 0.1.0 */
 export * as Scheduler from "./Scheduler.js"
 

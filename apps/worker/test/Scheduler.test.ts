@@ -56,7 +56,7 @@ describe("Scheduler.loop", () => {
     }).pipe(
       Effect.provide(
         Layer.mergeAll(TrackedMembers.layer, EngineConfig.layer({ schedulerInterval: Duration.seconds(5) })).pipe(
-          Layer.provide(TestDatabase.layer("sqlite"))
+          Layer.provideMerge(TestDatabase.layer("sqlite"))
         )
       )
     ))
