@@ -10,6 +10,7 @@ import type { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Console, Effect, Layer, Redacted, Schedule } from "effect"
+import * as OperatorConsole from "./OperatorConsole.js"
 
 /**
  * The demo members' MX Bank passwords: every scenario the worker handles.
@@ -116,7 +117,8 @@ export const reporterLayer = (options: {
           `[mfa] ${p.memberGuid} is CHALLENGED: ${
             p.challenges.map((c) => `${c.type} "${c.label ?? ""}"`).join(", ")
           }\n` +
-            `      answer it with:\n      ${curlFor(options.apiUrl, token, p.memberGuid, p.challenges)}`
+            `      answer it in the console: ${options.apiUrl}${OperatorConsole.path}/#/members/${p.memberGuid}\n` +
+            `      or with:\n      ${curlFor(options.apiUrl, token, p.memberGuid, p.challenges)}`
         )
       }
       if (passes++ % 30 === 29) {
