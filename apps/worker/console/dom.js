@@ -58,6 +58,14 @@ export const time = (iso) => {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
 }
 
+/** A timestamp for a table cell: `HH:MM:SS` today, `YYYY-MM-DD HH:MM` otherwise; the full one on hover. */
+export const when = (iso) => {
+  const d = iso === null || iso === undefined ? null : new Date(iso)
+  if (d === null || Number.isNaN(d.getTime())) return h("span", { text: time(iso) })
+  const today = new Date().toDateString() === d.toDateString()
+  return h("time", { datetime: iso, title: time(iso), text: today ? time(iso).slice(11) : time(iso).slice(0, 16) })
+}
+
 /** A status class as a badge (its colour comes from the class name in console.css). */
 export const classBadge = (statusClass) =>
   h("span", { class: `badge class-${statusClass ?? "None"}`, text: statusClass ?? "not observed" })

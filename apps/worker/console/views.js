@@ -2,7 +2,7 @@
 // redraws what it shows, leaving forms alone while what they are for has not changed (`keyed`), so the
 // page can refresh itself every few seconds while the operator types.
 import { segment, withQuery } from "./api.js"
-import { classBadge, facts, fill, h, keyed, say, statusBadge, time } from "./dom.js"
+import { classBadge, facts, fill, h, keyed, say, statusBadge, time, when } from "./dom.js"
 import { challengeForm, credentialForm } from "./forms.js"
 
 const pageSize = 100
@@ -67,13 +67,12 @@ export const membersView = ({ api }, params) => {
     fill(
       list,
       table(
-        ["Member", "User", "Status", "Class", "Next action", "What the user must do", "Observed", "Next check"],
+        ["Member", "Status", "Class", "Next action", "What the user must do", "User", "Observed", "Next check"],
         page.members.map((m) =>
           h(
             "tr",
-            { dataset: { member: m.memberGuid } },
+            { dataset: { member: m.memberGuid, aggregating: String(m.isBeingAggregated) } },
             h("td", {}, memberLink(m.memberGuid)),
-            h("td", { class: "guid", text: m.userGuid }),
             h("td", {}, statusBadge(m.connectionStatus, m.statusClass), m.isBeingAggregated ? " aggregating" : ""),
             h("td", {}, classBadge(m.statusClass)),
             h(
@@ -83,9 +82,10 @@ export const membersView = ({ api }, params) => {
                 ? h("a", { href: `#/members/${segment(m.memberGuid)}`, text: "answer the challenge" })
                 : "–")
             ),
-            h("td", { text: m.userAction ?? "" }),
-            h("td", { text: time(m.observedAt) }),
-            h("td", { text: m.tracked ? time(m.nextDueAt) : "not tracked" })
+            h("td", { class: "user-action", text: m.userAction ?? "" }),
+            h("td", { class: "guid short", title: m.userGuid, text: m.userGuid }),
+            h("td", { class: "time" }, when(m.observedAt)),
+            h("td", { class: "time" }, m.tracked ? when(m.nextDueAt) : "not tracked")
           )
         ),
         "No member here."
@@ -229,7 +229,7 @@ export const memberView = ({ api }, memberGuid) => {
           h(
             "tr",
             { dataset: { run: run.runId } },
-            h("td", { text: time(run.startedAt) }),
+            h("td", { class: "time" }, when(run.startedAt)),
             h("td", { text: run.reason }),
             h("td", {
               class: "trail",
@@ -241,7 +241,7 @@ export const memberView = ({ api }, memberGuid) => {
               run.outcome ?? (run.endedAt === null ? "running" : "–"),
               run.failureReason ? h("span", { class: "muted", text: ` (${run.failureReason})` }) : null
             ),
-            h("td", { text: time(run.endedAt) }),
+            h("td", { class: "time" }, when(run.endedAt)),
             h("td", { text: String(run.mxCalls) })
           )
         ),
@@ -312,7 +312,7 @@ export const eventsView = ({ feed }, params) => {
             "tr",
             { dataset: { event: String(e.id), type: e.type } },
             h("td", { text: String(e.id) }),
-            h("td", { text: time(e.createdAt) }),
+            h("td", { class: "time" }, when(e.createdAt)),
             h("td", {}, h("span", { class: `tag event-${e.type}`, text: e.type })),
             h("td", {}, memberLink(e.memberGuid)),
             h("td", { class: "payload", text: e.payload === null ? "" : JSON.stringify(e.payload) })
