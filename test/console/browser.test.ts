@@ -38,10 +38,16 @@ const screenshotFile = join(testRoot, "artifacts", "console-members.png")
 /** Every wait for the page: generous, for a loaded 2-core machine (the demo's runs take seconds each). */
 const patience = 240_000
 
-/** The system's Chromium: `CHROMIUM_PATH`, or Debian's `chromium`. */
-const chromiumPath = (): string => {
-  const candidates = [process.env["CHROMIUM_PATH"], "/usr/bin/chromium", "/usr/bin/chromium-browser"]
-  const found = candidates.find((path): path is string => path !== undefined && path !== "" && existsSync(path))
+/** The system's Chromium: `CHROMIUM_PATH` if set, otherwise the first of `installed` that exists. */
+const findChromium = (
+  configured: string | undefined,
+  installed: ReadonlyArray<string> = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+): string => {
+  if (configured !== undefined && configured !== "") {
+    if (existsSync(configured)) return configured
+    throw new Error(`CHROMIUM_PATH is ${configured}, which does not exist`)
+  }
+  const found = installed.find((path) => existsSync(path))
   if (found === undefined) {
     throw new Error(
       "Chromium is not installed, and the operator console's browser test needs it: install Debian's " +
@@ -162,16 +168,26 @@ const session = async (page: Page, consoleUrl: string, token: string, password: 
   mkdirSync(dirname(screenshotFile), { recursive: true })
   await page.screenshot({ path: screenshotFile, fullPage: true })
   const copy = process.env["CONSOLE_SCREENSHOT"]
-  if (copy !== undefined && copy !== "") copyFileSync(screenshotFile, resolve(testRoot, "..", copy))
+  if (copy !== undefined && copy !== "") {
+    const target = resolve(testRoot, "..", copy)
+    mkdirSync(dirname(target), { recursive: true })
+    copyFileSync(screenshotFile, target)
+  }
   return acted
 }
 
 describe("operator console in a browser", () => {
+  it("a missing Chromium fails the test with how to install it, rather than skipping it", () => {
+    assert.throws(() => findChromium(undefined, ["/nonexistent/chromium"]), /apt-get install -y chromium/)
+    assert.throws(() => findChromium("/nonexistent/chromium"), /CHROMIUM_PATH is \/nonexistent\/chromium/)
+    assert.strictEqual(findChromium(undefined, ["/nonexistent/chromium", process.execPath]), process.execPath)
+  })
+
   it.live(
     "answers TEXT and OPTIONS challenges, updates a DENIED member's credentials, and shows each member CONNECTED",
     () =>
       Effect.gen(function*() {
-        const executablePath = chromiumPath()
+        const executablePath = findChromium(process.env["CHROMIUM_PATH"])
         const dir = yield* Effect.acquireRelease(
           Effect.sync(() => mkdtempSync(join(tmpdir(), "mx-console-browser-"))),
           (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
