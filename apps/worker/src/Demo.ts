@@ -2,7 +2,8 @@
  * The embedded demo that `npm start` runs when no MX credentials are configured: the MX sandbox
  * in-process on a free port, demo users whose members cover every MX Bank scenario, and a console
  * reporter that prints one line per status change, a summary table now and then, and, for each
- * CHALLENGED member, the `curl` command that answers it through the control API.
+ * CHALLENGED member, its page in the operator console and the `curl` command that answers it through
+ * the control API.
  *
  * @since 0.1.0
  */
