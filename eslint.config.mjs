@@ -7,7 +7,7 @@ export default tseslint.config(
   },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts", "**/*.mjs"],
+    files: ["**/*.ts", "**/*.mjs", "apps/worker/console/**/*.js"],
     plugins: { "@effect": effect },
     rules: {
       "@effect/dprint": ["error", {
@@ -28,5 +28,29 @@ export default tseslint.config(
       "@typescript-eslint/no-empty-object-type": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }]
     }
+  },
+  {
+    // The operator console: plain ES modules run by the browser. Every global it uses is listed, so that
+    // a misspelt name fails here rather than in an operator's browser.
+    files: ["apps/worker/console/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "clearTimeout",
+          "console",
+          "document",
+          "fetch",
+          "location",
+          "Node",
+          "sessionStorage",
+          "setTimeout",
+          "URL",
+          "URLSearchParams",
+          "window"
+        ].map((name) => [name, "readonly"])
+      )
+    },
+    rules: { "no-undef": "error" }
   }
 )

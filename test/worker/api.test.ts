@@ -57,6 +57,20 @@ describe("control API", () => {
         const byClass = yield* client.members.list({ urlParams: { statusClass: "Connected" } })
         assert.include(byClass.members.map((m) => m.memberGuid), memberGuid)
 
+        // the run with the statuses it observed; the members counted by status class
+        const run = yield* client.runs.get({ path: { runId: triggered.runId as any } })
+        assert.strictEqual(run.memberGuid, memberGuid)
+        assert.strictEqual(run.run.runId, triggered.runId)
+        assert.strictEqual(run.run.outcome, "connected")
+        const statuses = run.statuses.map((s) => s.status)
+        assert.include(statuses, "CHALLENGED")
+        assert.strictEqual(statuses.at(-1), "CONNECTED")
+        const missingRun = yield* Effect.flip(client.runs.get({ path: { runId: "run-nobody" as any } }))
+        assert.strictEqual(missingRun._tag, "NotFound")
+        const counts = yield* client.members.counts()
+        assert.strictEqual(counts.total, counts.byStatusClass.reduce((sum, c) => sum + c.count, 0))
+        assert.isAtLeast(counts.byStatusClass.find((c) => c.statusClass === "Connected")?.count ?? 0, 1)
+
         // credentials fields, credential update (of a member MX asks new credentials for)
         const denied = yield* newMember("UNAUTHORIZED")
         const deniedRun = yield* Effect.flatMap(
@@ -103,7 +117,9 @@ describe("control API", () => {
         const http = yield* HttpClient.HttpClient
         const requests = [
           HttpClientRequest.get(`${base}/members`),
+          HttpClientRequest.get(`${base}/members/counts`),
           HttpClientRequest.get(`${base}/members/MBR-1`),
+          HttpClientRequest.get(`${base}/runs/run-1`),
           HttpClientRequest.get(`${base}/challenges`),
           HttpClientRequest.get(`${base}/events`),
           HttpClientRequest.post(`${base}/members/MBR-1/aggregate`),

@@ -16,7 +16,7 @@ import {
   OpenApi
 } from "@effect/platform"
 import { ConnectionStatus, CredentialUpdate, Member } from "@mx-aggregation/domain"
-import { Erasure } from "@mx-aggregation/store"
+import { AggregationRuns, Erasure } from "@mx-aggregation/store"
 import { Schema, Struct } from "effect"
 import * as Problem from "./Problem.js"
 
@@ -83,6 +83,51 @@ export class RunView extends Schema.Class<RunView>("RunView")({
 export class MemberDetail extends Schema.Class<MemberDetail>("MemberDetail")({
   member: MemberView,
   runs: Schema.Array(RunView)
+}) {}
+
+/**
+ * A status a run observed, with when.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RunStatusView extends Schema.Class<RunStatusView>("RunStatusView")({
+  status: ConnectionStatus.NullableReportedStatus,
+  observedAt: Schema.String
+}) {}
+
+/**
+ * One run with the statuses it observed, oldest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RunDetail extends Schema.Class<RunDetail>("RunDetail")({
+  memberGuid: Schema.String,
+  run: RunView,
+  statuses: Schema.Array(RunStatusView)
+}) {}
+
+/**
+ * How many tracked members one status class holds (`null`: never observed yet).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class StatusClassCount extends Schema.Class<StatusClassCount>("StatusClassCount")({
+  statusClass: Schema.NullOr(ConnectionStatus.StatusClass),
+  count: Schema.Number
+}) {}
+
+/**
+ * The tracked members counted by status class (classes without members are left out).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class MemberCounts extends Schema.Class<MemberCounts>("MemberCounts")({
+  total: Schema.Number,
+  byStatusClass: Schema.Array(StatusClassCount)
 }) {}
 
 /**
@@ -269,6 +314,7 @@ const PageSize = QueryInteger.pipe(Schema.between(1, maxPageSize)).annotations({
 
 const memberGuidParam = HttpApiSchema.param("memberGuid", Member.MemberGuid)
 const userGuidParam = HttpApiSchema.param("userGuid", Member.UserGuid)
+const runIdParam = HttpApiSchema.param("runId", AggregationRuns.RunId)
 
 /**
  * Health, without authentication.
@@ -303,6 +349,16 @@ export class EventsGroup extends HttpApiGroup.make("events").add(
 ).addError(Problem.Unavailable).middleware(Authorization) {}
 
 /**
+ * Aggregation runs: one run with the statuses it observed.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export class RunsGroup extends HttpApiGroup.make("runs").add(
+  HttpApiEndpoint.get("get")`/runs/${runIdParam}`.addSuccess(RunDetail).addError(Problem.NotFound)
+).addError(Problem.Unavailable).middleware(Authorization) {}
+
+/**
  * Members, challenges and triggers.
  *
  * @since 0.1.0
@@ -319,6 +375,7 @@ export class MembersGroup extends HttpApiGroup.make("members")
       }))
       .addSuccess(MembersPage)
   )
+  .add(HttpApiEndpoint.get("counts", "/members/counts").addSuccess(MemberCounts))
   .add(HttpApiEndpoint.get("get")`/members/${memberGuidParam}`.addSuccess(MemberDetail).addError(Problem.NotFound))
   .add(
     HttpApiEndpoint.get("challenges")`/members/${memberGuidParam}/challenges`
@@ -397,6 +454,7 @@ export class ControlApi extends HttpApi.make("mx-aggregation")
   .add(HealthGroup)
   .add(MembersGroup)
   .add(EventsGroup)
+  .add(RunsGroup)
   .addError(Problem.BadRequest)
   .addError(Problem.NotFound)
   .addError(Problem.PayloadTooLarge)

@@ -21,12 +21,16 @@ import {
   defaultPageSize,
   EventsPage,
   EventView,
+  MemberCounts,
   MemberDetail,
   MembersPage,
   MemberView,
   PendingChallengeView,
   Purged,
+  RunDetail,
+  RunStatusView,
   RunView,
+  StatusClassCount,
   Triggered,
   Untracked
 } from "./ControlApi.js"
@@ -34,6 +38,7 @@ import { EngineConfig } from "./EngineConfig.js"
 import * as Listener from "./Listener.js"
 import { MemberErasure } from "./MemberErasure.js"
 import * as MxTime from "./MxTime.js"
+import * as OperatorConsole from "./OperatorConsole.js"
 import { Conflict, Invalid, NotFound, NotReady, Unavailable, unavailableRetryAfter, Upstream } from "./Problem.js"
 import * as ProblemResponses from "./ProblemResponses.js"
 import * as RequestLog from "./RequestLog.js"
@@ -78,6 +83,18 @@ const pendingView = (p: PendingChallenges.PendingChallenge) =>
     createdAt: new Date(p.createdAt).toISOString(),
     expiresAt: iso(p.expiresAt),
     challenges: p.challenges
+  })
+
+const runView = (r: AggregationRuns.AggregationRun) =>
+  new RunView({
+    runId: r.runId,
+    reason: r.reason,
+    startedAt: new Date(r.startedAt).toISOString(),
+    endedAt: iso(r.endedAt),
+    outcome: r.outcome,
+    failureReason: r.failureReason,
+    mxCalls: r.mxCalls,
+    rowsSkipped: r.rowsSkipped
   })
 
 const triggered = (memberGuid: string, started: Started) =>
@@ -138,6 +155,28 @@ const EventsLive = HttpApiBuilder.group(ControlApi, "events", (handlers) =>
     })
   }))
 
+const RunsLive = HttpApiBuilder.group(ControlApi, "runs", (handlers) =>
+  Effect.gen(function*() {
+    const runs = yield* AggregationRuns.AggregationRuns
+    return handlers.handle("get", ({ path }) =>
+      runs.get(path.runId).pipe(
+        storeUnavailable,
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new NotFound({ detail: `No run ${path.runId}` })),
+          onSome: ({ observations, run }) =>
+            Effect.succeed(
+              new RunDetail({
+                memberGuid: run.memberGuid,
+                run: runView(run),
+                statuses: observations.map((o) =>
+                  new RunStatusView({ status: o.status, observedAt: new Date(o.observedAt).toISOString() })
+                )
+              })
+            )
+        }))
+      ))
+  }))
+
 /** A page of `limit` items out of `limit + 1` fetched: the cursor is the last item's, if there are more. */
 const pageOf = <A>(items: ReadonlyArray<A>, limit: number, cursor: (a: A) => string) => {
   const page = items.slice(0, limit)
@@ -178,26 +217,22 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           storeUnavailable
         )
       })
+      .handle("counts", () =>
+        tracked.countByStatusClass.pipe(
+          Effect.map((counts) =>
+            new MemberCounts({
+              total: counts.reduce((sum, c) => sum + c.count, 0),
+              byStatusClass: counts.map((c) => new StatusClassCount({ statusClass: c.statusClass, count: c.count }))
+            })
+          ),
+          storeUnavailable
+        ))
       .handle("get", ({ path }) =>
         Effect.gen(function*() {
           const member = yield* tracked.get(path.memberGuid)
           if (Option.isNone(member)) return yield* notFound(path.memberGuid)
           const recent = yield* runs.listByMember(path.memberGuid, { limit: 20 })
-          return new MemberDetail({
-            member: memberView(member.value),
-            runs: recent.map((r) =>
-              new RunView({
-                runId: r.runId,
-                reason: r.reason,
-                startedAt: new Date(r.startedAt).toISOString(),
-                endedAt: iso(r.endedAt),
-                outcome: r.outcome,
-                failureReason: r.failureReason,
-                mxCalls: r.mxCalls,
-                rowsSkipped: r.rowsSkipped
-              })
-            )
-          })
+          return new MemberDetail({ member: memberView(member.value), runs: recent.map(runView) })
         }).pipe(storeUnavailable))
       .handle("challenges", ({ path }) =>
         pending.current(path.memberGuid).pipe(
@@ -323,7 +358,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
  */
 export const ApiLive = (token: Redacted.Redacted<string>) =>
   HttpApiBuilder.api(ControlApi).pipe(
-    Layer.provide([HealthLive, MembersLive, EventsLive]),
+    Layer.provide([HealthLive, MembersLive, EventsLive, RunsLive]),
     Layer.provide(AuthorizationLive(token))
   )
 
@@ -346,6 +381,7 @@ export const serverLayer = (options: {
     Layer.provide(ApiLimits.layer({ limits: options.limits ?? ApiLimits.defaultLimits, token: options.token })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(OperatorConsole.layer()),
     Layer.provide(ApiLive(options.token)),
     HttpServer.withLogAddress,
     Layer.provideMerge(Listener.layer(options))

@@ -18,6 +18,7 @@ import * as Demo from "./Demo.js"
 import * as EngineConfig from "./EngineConfig.js"
 import * as Metrics from "./Metrics.js"
 import * as Observability from "./Observability.js"
+import * as OperatorConsole from "./OperatorConsole.js"
 import * as ProcessLock from "./ProcessLock.js"
 import * as Tls from "./Tls.js"
 import * as WebhookListener from "./WebhookListener.js"
@@ -78,6 +79,7 @@ const embedded = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
       Option.isNone(config.apiToken)
         ? `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`
         : `  control API:  ${apiUrl}  (Authorization: Bearer $WORKER_API_TOKEN)`,
+      `  console:      ${apiUrl}${OperatorConsole.path}/  (in a browser; enter the token above)`,
       `  demo users:   ${users.join(", ")}`
     ].join("\n"))
     const mx = MxClient.layer({
@@ -104,6 +106,9 @@ const real = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
     if (Option.isNone(config.apiToken)) {
       return yield* Effect.fail(new Error("WORKER_API_TOKEN must be set when the worker talks to MX"))
     }
+    yield* Effect.logInfo("operator console").pipe(
+      Effect.annotateLogs({ url: `${scheme(listeners)}://${config.host}:${config.port}${OperatorConsole.path}/` })
+    )
     return Worker.layer({
       users: config.users,
       api: {

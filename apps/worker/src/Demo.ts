@@ -2,7 +2,8 @@
  * The embedded demo that `npm start` runs when no MX credentials are configured: the MX sandbox
  * in-process on a free port, demo users whose members cover every MX Bank scenario, and a console
  * reporter that prints one line per status change, a summary table now and then, and, for each
- * CHALLENGED member, the `curl` command that answers it through the control API.
+ * CHALLENGED member, its page in the operator console and the `curl` command that answers it through
+ * the control API.
  *
  * @since 0.1.0
  */
@@ -10,6 +11,7 @@ import type { Member } from "@mx-aggregation/domain"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import { Console, Effect, Layer, Redacted, Schedule } from "effect"
+import * as OperatorConsole from "./OperatorConsole.js"
 
 /**
  * The demo members' MX Bank passwords: every scenario the worker handles.
@@ -116,7 +118,8 @@ export const reporterLayer = (options: {
           `[mfa] ${p.memberGuid} is CHALLENGED: ${
             p.challenges.map((c) => `${c.type} "${c.label ?? ""}"`).join(", ")
           }\n` +
-            `      answer it with:\n      ${curlFor(options.apiUrl, token, p.memberGuid, p.challenges)}`
+            `      answer it in the console: ${options.apiUrl}${OperatorConsole.path}/#/members/${p.memberGuid}\n` +
+            `      or with:\n      ${curlFor(options.apiUrl, token, p.memberGuid, p.challenges)}`
         )
       }
       if (passes++ % 30 === 29) {

@@ -35,6 +35,9 @@ export * as MemberErasure from "./MemberErasure.js"
 /** The control API's handlers and server. @since 0.1.0 */
 export * as ControlApiLive from "./ControlApiLive.js"
 
+/** The operator console's files, served at /console/. @since 0.1.0 */
+export * as OperatorConsole from "./OperatorConsole.js"
+
 /** The engine's tunables and time scale. @since 0.1.0 */
 export * as EngineConfig from "./EngineConfig.js"
 
