@@ -153,14 +153,14 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
     const aggregations = yield* Aggregations
     const mxClient = yield* MxClient.MxClient
     const config = yield* EngineConfig
-    const mx = MxTime.within(config.mxClock)
+    // `Aggregations` runs on MX time by itself; the member's record here is written in MX time too.
+    const onMxTime = MxTime.within(config.mxClock)
     const notFound = (memberGuid: string) => new NotFound({ detail: `Member ${memberGuid} is not tracked` })
     const startRun = (memberGuid: Member.MemberGuid, trigger: AggregationPolicy.Trigger) =>
       aggregations.start(memberGuid, trigger).pipe(
         Effect.map((started) => triggered(memberGuid, started)),
         Effect.catchTag("MemberNotTracked", () => Effect.fail(notFound(memberGuid))),
-        storeUnavailable,
-        mx
+        storeUnavailable
       )
     return handlers
       .handle("list", ({ urlParams }) => {
@@ -229,8 +229,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
                 : Effect.fail(new Invalid({ detail: e.message })),
             MxApiError: (e) => Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
           }),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
       .handle("credentialFields", ({ path }) =>
         Effect.gen(function*() {
@@ -249,7 +248,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           memberGuid: payload.memberGuid,
           userGuid: payload.userGuid,
           institutionCode: payload.institutionCode ?? null
-        }).pipe(Effect.map(memberView), storeUnavailable, mx))
+        }).pipe(Effect.map(memberView), storeUnavailable, onMxTime))
       .handle("untrack", ({ path, urlParams }) =>
         urlParams.purge === "true"
           ? erasure.erase(path.memberGuid).pipe(
@@ -296,22 +295,19 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
                 ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
                 : Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
           }),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
       .handle("aggregate", ({ path }) => startRun(path.memberGuid, "Manual"))
       .handle("institutionActionDone", ({ path }) => startRun(path.memberGuid, "UserActedAtInstitution"))
       .handle("userPresent", ({ path }) =>
         aggregations.userPresent(path.userGuid).pipe(
           Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
       .handle("aggregateUser", ({ path }) =>
         aggregations.aggregateUser(path.userGuid).pipe(
           Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
   }))
 

@@ -28,13 +28,21 @@ const wellFormed = (ending: RunOutcome.Ending) => {
 }
 
 describe("RunOutcome: triggers and reasons", () => {
-  it.prop("trigger -> reason -> trigger gives the trigger back (DataUpdated, the old name, as Webhook)", [trigger], ([t]) => {
-    assert.strictEqual(RunOutcome.triggerOf(RunOutcome.reasonOf(t)), t === "DataUpdated" ? "Webhook" : t)
-  })
+  it.prop(
+    "trigger -> reason -> trigger gives the trigger back (DataUpdated, the old name, as Webhook)",
+    [trigger],
+    ([t]) => {
+      assert.strictEqual(RunOutcome.triggerOf(RunOutcome.reasonOf(t)), t === "DataUpdated" ? "Webhook" : t)
+    }
+  )
 
-  it.prop("reason -> trigger -> reason gives the reason back (a new member's run as a scheduled one)", [reason], ([r]) => {
-    assert.strictEqual(RunOutcome.reasonOf(RunOutcome.triggerOf(r)), r === "new_member" ? "scheduled" : r)
-  })
+  it.prop(
+    "reason -> trigger -> reason gives the reason back (a new member's run as a scheduled one)",
+    [reason],
+    ([r]) => {
+      assert.strictEqual(RunOutcome.reasonOf(RunOutcome.triggerOf(r)), r === "new_member" ? "scheduled" : r)
+    }
+  )
 
   it("every stored reason but new_member is the reason of some trigger", () => {
     const reasons = new Set(AggregationPolicy.Trigger.literals.map(RunOutcome.reasonOf))
@@ -47,14 +55,18 @@ describe("RunOutcome: triggers and reasons", () => {
 })
 
 describe("RunOutcome: endings", () => {
-  it.prop("every settled action gets a well-formed ending", [Arbitraries.observation, Arbitraries.nextAction], ([o, a]) => {
-    const ending = RunOutcome.endingFor(o, a)
-    wellFormed(ending)
-    assert.strictEqual(ending.action, a)
-    assert.strictEqual(ending.status, o.connection_status)
-    // The user is needed exactly for the actions that need the user.
-    assert.strictEqual(ending.needsUserReason !== null, NextAction.needsUser(a))
-  })
+  it.prop(
+    "every settled action gets a well-formed ending",
+    [Arbitraries.observation, Arbitraries.nextAction],
+    ([o, a]) => {
+      const ending = RunOutcome.endingFor(o, a)
+      wellFormed(ending)
+      assert.strictEqual(ending.action, a)
+      assert.strictEqual(ending.status, o.connection_status)
+      // The user is needed exactly for the actions that need the user.
+      assert.strictEqual(ending.needsUserReason !== null, NextAction.needsUser(a))
+    }
+  )
 
   it.prop("every decision gets a well-formed ending", [Arbitraries.observation, decision], ([o, d]) => {
     const ending = RunOutcome.decisionEnding(o, d)
