@@ -6,8 +6,8 @@
  */
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import type { AggregationPolicy, Member } from "@mx-aggregation/domain"
-import { MxClient } from "@mx-aggregation/mx-api"
+import type { AggregationPolicy, CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
+import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
 import { Chunk, Effect, Layer, Option, type Redacted, Stream } from "effect"
@@ -30,9 +30,11 @@ import {
   Triggered,
   Untracked
 } from "./ControlApi.js"
+import type { MemberNotAwaitingCredentials } from "./CredentialSubmission.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as Listener from "./Listener.js"
 import { MemberErasure } from "./MemberErasure.js"
+import type { MemberNotWaiting } from "./MfaRound.js"
 import * as MxTime from "./MxTime.js"
 import { Conflict, Invalid, NotFound, NotReady, Unavailable, unavailableRetryAfter, Upstream } from "./Problem.js"
 import * as ProblemResponses from "./ProblemResponses.js"
@@ -69,6 +71,18 @@ export const memberView = (m: TrackedMembers.TrackedMember): MemberView =>
     successfullyAggregatedAt: iso(m.successfullyAggregatedAt),
     observedAt: iso(m.observedAt),
     nextDueAt: iso(m.nextDueAt)
+  })
+
+const runView = (r: AggregationRuns.AggregationRun) =>
+  new RunView({
+    runId: r.runId,
+    reason: r.reason,
+    startedAt: new Date(r.startedAt).toISOString(),
+    endedAt: iso(r.endedAt),
+    outcome: r.outcome,
+    failureReason: r.failureReason,
+    mxCalls: r.mxCalls,
+    rowsSkipped: r.rowsSkipped
   })
 
 const pendingView = (p: PendingChallenges.PendingChallenge) =>
@@ -144,6 +158,29 @@ const pageOf = <A>(items: ReadonlyArray<A>, limit: number, cursor: (a: A) => str
   return { page, next: items.length > limit ? cursor(page[page.length - 1]!) : null }
 }
 
+/** Why new credentials were not taken, as problems (an untracked member aside). */
+const credentialProblems = {
+  MemberNotAwaitingCredentials: (e: MemberNotAwaitingCredentials) => Effect.fail(new Conflict({ detail: e.message })),
+  CredentialUpdateRejected: (e: CredentialUpdate.CredentialUpdateRejected) =>
+    e.reason === "DuplicateMember"
+      ? Effect.fail(new Conflict({ detail: e.message }))
+      : Effect.fail(new Invalid({ detail: e.message })),
+  MxApiError: (e: MxApiError.MxApiError) => Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+}
+
+/** Why MFA answers were not taken, as problems. */
+const answerProblems = {
+  MemberNotWaiting: (e: MemberNotWaiting) => Effect.fail(new Conflict({ detail: e.message })),
+  MemberNotChallenged: (e: Mfa.MemberNotChallenged) => Effect.fail(new Conflict({ detail: e.message })),
+  InvalidMfaAnswers: (e: Mfa.InvalidMfaAnswers) =>
+    Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
+  EmptyResume: (e: Mfa.EmptyResume) => Effect.fail(new Invalid({ detail: e.message })),
+  MxApiError: (e: MxApiError.MxApiError) =>
+    e.reason === "NotAllowed"
+      ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
+      : Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+}
+
 const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
   Effect.gen(function*() {
     const tracked = yield* TrackedMembers.TrackedMembers
@@ -185,18 +222,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           const recent = yield* runs.listByMember(path.memberGuid, { limit: 20 })
           return new MemberDetail({
             member: memberView(member.value),
-            runs: recent.map((r) =>
-              new RunView({
-                runId: r.runId,
-                reason: r.reason,
-                startedAt: new Date(r.startedAt).toISOString(),
-                endedAt: iso(r.endedAt),
-                outcome: r.outcome,
-                failureReason: r.failureReason,
-                mxCalls: r.mxCalls,
-                rowsSkipped: r.rowsSkipped
-              })
-            )
+            runs: recent.map(runView)
           })
         }).pipe(storeUnavailable))
       .handle("challenges", ({ path }) =>
@@ -222,12 +248,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           ),
           Effect.catchTags({
             MemberNotTracked: () => Effect.fail(notFound(path.memberGuid)),
-            MemberNotAwaitingCredentials: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            CredentialUpdateRejected: (e) =>
-              e.reason === "DuplicateMember"
-                ? Effect.fail(new Conflict({ detail: e.message }))
-                : Effect.fail(new Invalid({ detail: e.message })),
-            MxApiError: (e) => Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+            ...credentialProblems
           }),
           storeUnavailable
         ))
@@ -285,16 +306,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
       .handle("answer", ({ path, payload }) =>
         aggregations.answerChallenges(path.memberGuid, payload.answers).pipe(
           Effect.as({ resumed: true as const }),
-          Effect.catchTags({
-            MemberNotWaiting: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            MemberNotChallenged: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            InvalidMfaAnswers: (e) => Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
-            EmptyResume: (e) => Effect.fail(new Invalid({ detail: e.message })),
-            MxApiError: (e) =>
-              e.reason === "NotAllowed"
-                ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
-                : Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
-          }),
+          Effect.catchTags(answerProblems),
           storeUnavailable
         ))
       .handle("aggregate", ({ path }) => startRun(path.memberGuid, "Manual"))
