@@ -6,8 +6,8 @@
  */
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import type { AggregationPolicy, Member } from "@mx-aggregation/domain"
-import { MxClient } from "@mx-aggregation/mx-api"
+import type { AggregationPolicy, CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
+import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import { AggregationRuns, Outbox, PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
 import { Chunk, Effect, Layer, Option, type Redacted, Stream } from "effect"
@@ -34,9 +34,11 @@ import {
   Triggered,
   Untracked
 } from "./ControlApi.js"
+import type { MemberNotAwaitingCredentials } from "./CredentialSubmission.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as Listener from "./Listener.js"
 import { MemberErasure } from "./MemberErasure.js"
+import type { MemberNotWaiting } from "./MfaRound.js"
 import * as MxTime from "./MxTime.js"
 import * as OperatorConsole from "./OperatorConsole.js"
 import { Conflict, Invalid, NotFound, NotReady, Unavailable, unavailableRetryAfter, Upstream } from "./Problem.js"
@@ -76,15 +78,6 @@ export const memberView = (m: TrackedMembers.TrackedMember): MemberView =>
     nextDueAt: iso(m.nextDueAt)
   })
 
-const pendingView = (p: PendingChallenges.PendingChallenge) =>
-  new PendingChallengeView({
-    memberGuid: p.memberGuid,
-    runId: p.runId,
-    createdAt: new Date(p.createdAt).toISOString(),
-    expiresAt: iso(p.expiresAt),
-    challenges: p.challenges
-  })
-
 const runView = (r: AggregationRuns.AggregationRun) =>
   new RunView({
     runId: r.runId,
@@ -95,6 +88,15 @@ const runView = (r: AggregationRuns.AggregationRun) =>
     failureReason: r.failureReason,
     mxCalls: r.mxCalls,
     rowsSkipped: r.rowsSkipped
+  })
+
+const pendingView = (p: PendingChallenges.PendingChallenge) =>
+  new PendingChallengeView({
+    memberGuid: p.memberGuid,
+    runId: p.runId,
+    createdAt: new Date(p.createdAt).toISOString(),
+    expiresAt: iso(p.expiresAt),
+    challenges: p.challenges
   })
 
 const triggered = (memberGuid: string, started: Started) =>
@@ -183,6 +185,29 @@ const pageOf = <A>(items: ReadonlyArray<A>, limit: number, cursor: (a: A) => str
   return { page, next: items.length > limit ? cursor(page[page.length - 1]!) : null }
 }
 
+/** Why new credentials were not taken, as problems (an untracked member aside). */
+const credentialProblems = {
+  MemberNotAwaitingCredentials: (e: MemberNotAwaitingCredentials) => Effect.fail(new Conflict({ detail: e.message })),
+  CredentialUpdateRejected: (e: CredentialUpdate.CredentialUpdateRejected) =>
+    e.reason === "DuplicateMember"
+      ? Effect.fail(new Conflict({ detail: e.message }))
+      : Effect.fail(new Invalid({ detail: e.message })),
+  MxApiError: (e: MxApiError.MxApiError) => Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+}
+
+/** Why MFA answers were not taken, as problems. */
+const answerProblems = {
+  MemberNotWaiting: (e: MemberNotWaiting) => Effect.fail(new Conflict({ detail: e.message })),
+  MemberNotChallenged: (e: Mfa.MemberNotChallenged) => Effect.fail(new Conflict({ detail: e.message })),
+  InvalidMfaAnswers: (e: Mfa.InvalidMfaAnswers) =>
+    Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
+  EmptyResume: (e: Mfa.EmptyResume) => Effect.fail(new Invalid({ detail: e.message })),
+  MxApiError: (e: MxApiError.MxApiError) =>
+    e.reason === "NotAllowed"
+      ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
+      : Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+}
+
 const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
   Effect.gen(function*() {
     const tracked = yield* TrackedMembers.TrackedMembers
@@ -192,14 +217,14 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
     const aggregations = yield* Aggregations
     const mxClient = yield* MxClient.MxClient
     const config = yield* EngineConfig
-    const mx = MxTime.within(config.mxClock)
+    // `Aggregations` runs on MX time by itself; the member's record here is written in MX time too.
+    const onMxTime = MxTime.within(config.mxClock)
     const notFound = (memberGuid: string) => new NotFound({ detail: `Member ${memberGuid} is not tracked` })
     const startRun = (memberGuid: Member.MemberGuid, trigger: AggregationPolicy.Trigger) =>
       aggregations.start(memberGuid, trigger).pipe(
         Effect.map((started) => triggered(memberGuid, started)),
         Effect.catchTag("MemberNotTracked", () => Effect.fail(notFound(memberGuid))),
-        storeUnavailable,
-        mx
+        storeUnavailable
       )
     return handlers
       .handle("list", ({ urlParams }) => {
@@ -257,15 +282,9 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           ),
           Effect.catchTags({
             MemberNotTracked: () => Effect.fail(notFound(path.memberGuid)),
-            MemberNotAwaitingCredentials: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            CredentialUpdateRejected: (e) =>
-              e.reason === "DuplicateMember"
-                ? Effect.fail(new Conflict({ detail: e.message }))
-                : Effect.fail(new Invalid({ detail: e.message })),
-            MxApiError: (e) => Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
+            ...credentialProblems
           }),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
       .handle("credentialFields", ({ path }) =>
         Effect.gen(function*() {
@@ -284,7 +303,7 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
           memberGuid: payload.memberGuid,
           userGuid: payload.userGuid,
           institutionCode: payload.institutionCode ?? null
-        }).pipe(Effect.map(memberView), storeUnavailable, mx))
+        }).pipe(Effect.map(memberView), storeUnavailable, onMxTime))
       .handle("untrack", ({ path, urlParams }) =>
         urlParams.purge === "true"
           ? erasure.erase(path.memberGuid).pipe(
@@ -321,32 +340,20 @@ const MembersLive = HttpApiBuilder.group(ControlApi, "members", (handlers) =>
       .handle("answer", ({ path, payload }) =>
         aggregations.answerChallenges(path.memberGuid, payload.answers).pipe(
           Effect.as({ resumed: true as const }),
-          Effect.catchTags({
-            MemberNotWaiting: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            MemberNotChallenged: (e) => Effect.fail(new Conflict({ detail: e.message })),
-            InvalidMfaAnswers: (e) => Effect.fail(new Invalid({ detail: e.message, problems: e.problems })),
-            EmptyResume: (e) => Effect.fail(new Invalid({ detail: e.message })),
-            MxApiError: (e) =>
-              e.reason === "NotAllowed"
-                ? Effect.fail(new Conflict({ detail: `MX refused the resume: ${e.message}` }))
-                : Effect.fail(new Upstream({ detail: e.message, reason: e.reason }))
-          }),
-          storeUnavailable,
-          mx
+          Effect.catchTags(answerProblems),
+          storeUnavailable
         ))
       .handle("aggregate", ({ path }) => startRun(path.memberGuid, "Manual"))
       .handle("institutionActionDone", ({ path }) => startRun(path.memberGuid, "UserActedAtInstitution"))
       .handle("userPresent", ({ path }) =>
         aggregations.userPresent(path.userGuid).pipe(
           Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
       .handle("aggregateUser", ({ path }) =>
         aggregations.aggregateUser(path.userGuid).pipe(
           Effect.map((all) => all.map((r) => triggered(r.memberGuid, r.started))),
-          storeUnavailable,
-          mx
+          storeUnavailable
         ))
   }))
 

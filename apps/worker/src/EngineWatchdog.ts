@@ -19,11 +19,11 @@
 import { SqlClient } from "@effect/sql"
 import { StoreError } from "@mx-aggregation/store"
 import { Clock, Duration, Effect, Schedule } from "effect"
-import * as AggregationWorkflow from "./AggregationWorkflow.js"
+import { AggregationWorkflow } from "./AggregationWorkflow.js"
+import * as EngineEntities from "./EngineEntities.js"
 
-/** The engine's entity types of the aggregation workflow and of its durable clocks. */
-const workflowEntityType = `Workflow/${AggregationWorkflow.AggregationWorkflow.name}`
-const clockEntityType = "Workflow/-/DurableClock"
+const workflowEntityType = EngineEntities.workflowEntityType(AggregationWorkflow)
+const clockEntityType = EngineEntities.durableClockEntityType
 
 /**
  * Unclaims the run requests that the engine claimed more than `after` ago and left undelivered; the

@@ -10,22 +10,12 @@
  *
  * @since 0.1.0
  */
-import {
-  type ClusterError,
-  ClusterSchema,
-  EntityAddress,
-  EntityId,
-  EntityType,
-  MessageStorage,
-  Sharding
-} from "@effect/cluster"
+import { type ClusterError, MessageStorage, type Sharding } from "@effect/cluster"
 import type { Member } from "@mx-aggregation/domain"
 import { AggregationRuns, Erasure, type StoreError, TrackedMembers } from "@mx-aggregation/store"
 import { Context, Effect, Layer, Option } from "effect"
-import { AggregationWorkflow, executionIdOf } from "./AggregationWorkflow.js"
-
-/** The entities that keep a run's journal: its workflow and the workflow's durable clock. */
-const journalEntityTypes = [`Workflow/${AggregationWorkflow.name}`, "Workflow/-/DurableClock"]
+import * as EngineEntities from "./EngineEntities.js"
+import { executionIdOf } from "./RunWorkflow.js"
 
 /**
  * @since 0.1.0
@@ -55,25 +45,17 @@ export const make = Effect.gen(function*() {
   const erasure = yield* Erasure.Erasure
   const runs = yield* AggregationRuns.AggregationRuns
   const tracked = yield* TrackedMembers.TrackedMembers
-  const sharding = yield* Sharding.Sharding
+  const sharding = yield* Effect.context<Sharding.Sharding>()
   const messages = yield* MessageStorage.MessageStorage
 
   const clearJournal = (runId: string) =>
-    Effect.gen(function*() {
-      const entityId = EntityId.make(yield* executionIdOf(AggregationRuns.RunId.make(runId)))
-      const shardId = sharding.getShardId(
-        entityId,
-        Context.get(AggregationWorkflow.annotations, ClusterSchema.ShardGroup)(entityId)
-      )
-      yield* Effect.forEach(
-        journalEntityTypes,
-        (entityType) =>
-          messages.clearAddress(
-            new EntityAddress.EntityAddress({ entityType: EntityType.EntityType.make(entityType), entityId, shardId })
-          ),
-        { discard: true }
-      )
-    })
+    executionIdOf(AggregationRuns.RunId.make(runId)).pipe(
+      Effect.flatMap(EngineEntities.journalAddresses),
+      Effect.flatMap((addresses) =>
+        Effect.forEach(addresses, (address) => messages.clearAddress(address), { discard: true })
+      ),
+      Effect.provide(sharding)
+    )
 
   const erase: Service["erase"] = (memberGuid) =>
     Effect.gen(function*() {

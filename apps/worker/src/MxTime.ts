@@ -48,3 +48,26 @@ export const fromOrigin = (scale: number, origin: number): Clock.Clock => {
  */
 export const within = (clock: Clock.Clock | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   clock === undefined ? effect : Effect.withClock(effect, clock)
+
+/**
+ * A service whose operations all run on MX time: each method's effect, and each field that is an
+ * effect, runs within `clock` (the service unchanged at scale 1). Applied once where the service is
+ * made, so that its callers (the control API, the webhook listener, the scheduler) need not.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const service = <S extends object>(clock: Clock.Clock | undefined, operations: S): S => {
+  if (clock === undefined) return operations
+  const onMxTime = within(clock)
+  const wrap = (value: unknown): unknown =>
+    Effect.isEffect(value)
+      ? onMxTime(value)
+      : typeof value === "function"
+      ? (...args: Array<unknown>) => {
+        const result = value(...args)
+        return Effect.isEffect(result) ? onMxTime(result) : result
+      }
+      : value
+  return Object.fromEntries(Object.entries(operations).map(([name, value]) => [name, wrap(value)])) as S
+}

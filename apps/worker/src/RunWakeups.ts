@@ -13,7 +13,7 @@ import { Rpc } from "@effect/rpc"
 import type { Member } from "@mx-aggregation/domain"
 import type { AggregationRuns } from "@mx-aggregation/store"
 import { Effect, Schema } from "effect"
-import { AggregationWorkflow, executionIdOf } from "./AggregationWorkflow.js"
+import { AggregationWorkflow, executionIdOf } from "./RunWorkflow.js"
 import { Wakeups } from "./Wakeups.js"
 
 /**

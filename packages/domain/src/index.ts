@@ -27,3 +27,6 @@ export * as AggregationPolicy from "./AggregationPolicy.js"
 
 /** The named polling and retry Schedules. @since 0.1.0 */
 export * as Schedules from "./Schedules.js"
+
+/** What a run means: reasons and triggers, outcomes, partner events, the ending for a decision. @since 0.1.0 */
+export * as RunOutcome from "./RunOutcome.js"

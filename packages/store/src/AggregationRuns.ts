@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql/SqlClient"
-import { ConnectionStatus, Member } from "@mx-aggregation/domain"
+import { ConnectionStatus, Member, RunOutcome as RunOutcomes } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { column, DbInt, Millis, nullableColumn } from "./internal/columns.js"
 import { operation } from "./internal/operation.js"
@@ -26,69 +26,32 @@ export const RunId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("RunId"))
 export type RunId = typeof RunId.Type
 
 /**
- * Why a run started.
+ * Why a run started: the domain's `RunOutcome.RunReason`, as stored.
  *
  * @since 0.1.0
  * @category models
  */
-export const RunReason = Schema.Literal(
-  /** The scheduler found the member due. */
-  "scheduled",
-  /** The end user is present (MX's "session"): aggregations needing the user may start. */
-  "user_present",
-  /** An operator or the partner asked for it. */
-  "manual",
-  /** An MX webhook reported a change. */
-  "webhook",
-  /** New credentials were submitted (MX started an aggregation by itself). */
-  "credentials_updated",
-  /** A member just registered or discovered. */
-  "new_member",
-  /** The end user says they acted at the institution's website after LOCKED or IMPEDED (present too). */
-  "user_acted_at_institution"
-)
+export const RunReason = RunOutcomes.RunReason
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type RunReason = typeof RunReason.Type
+export type RunReason = RunOutcomes.RunReason
 
 /**
- * How a run ended.
- *
- * - `connected`: aggregated and data pulled.
- * - `pulled_only`: MX had aggregated recently; data pulled without calling aggregate.
- * - `skipped`: the policy decided not to aggregate now.
- * - `needs_user_present`: an MFA challenge went unanswered (or the member is EXPIRED): start again when the user is present.
- * - `credentials_required`, `institution_action_required`, `awaiting_oauth`: the end user must act.
- * - `retry_later`: provider trouble; rescheduled with backoff.
- * - `terminal`: aggregation is no longer possible; the member is not scheduled again.
- * - `not_aggregatable`: the member does not aggregate.
- * - `failed`: an unexpected error (see `failureReason`).
+ * How a run ended: the domain's `RunOutcome.RunOutcome`, as stored.
  *
  * @since 0.1.0
  * @category models
  */
-export const RunOutcome = Schema.Literal(
-  "connected",
-  "pulled_only",
-  "skipped",
-  "needs_user_present",
-  "credentials_required",
-  "institution_action_required",
-  "awaiting_oauth",
-  "retry_later",
-  "terminal",
-  "not_aggregatable",
-  "failed"
-)
+export const RunOutcome = RunOutcomes.RunOutcome
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type RunOutcome = typeof RunOutcome.Type
+export type RunOutcome = RunOutcomes.RunOutcome
 
 /**
  * A run as stored. Times are epoch milliseconds.

@@ -14,6 +14,7 @@
 import { SqlClient } from "@effect/sql/SqlClient"
 import { Member } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { credentialUpdateLease } from "./internal/lease.js"
 import { operation } from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
 
@@ -105,7 +106,7 @@ export const make: Effect.Effect<ErasureService, never, SqlClient> = Effect.gen(
       // First, and only when nothing holds the member: from here on no run can claim it.
       const tracked = yield* sql`DELETE FROM tracked_members
         WHERE member_guid = ${memberGuid} AND active_run_id IS NULL
-          AND (credential_update_by IS NULL OR credential_update_expires_at <= ${now})
+          AND ${credentialUpdateLease(sql).free(now)}
         RETURNING member_guid`
       if (tracked.length === 0) {
         const [holder] = yield* sql`SELECT active_run_id, credential_update_by FROM tracked_members

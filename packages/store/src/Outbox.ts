@@ -13,46 +13,25 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql/SqlClient"
-import { Member } from "@mx-aggregation/domain"
+import { Member, RunOutcome } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import { column, DbInt, Millis, nullableColumn } from "./internal/columns.js"
 import { operation } from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
 
 /**
- * The kinds of partner event.
- *
- * - `mfa_required`: the member is CHALLENGED; its challenges wait for answers.
- * - `credentials_required`: the end user must enter new credentials (DENIED, PREVENTED, …).
- * - `institution_action_required`: the end user must act at the institution (LOCKED, IMPEDED).
- * - `user_presence_required`: start a new aggregation when the end user is present (EXPIRED, an unanswered MFA).
- * - `oauth_required`: the end user must complete the OAuth window.
- * - `data_updated`: accounts and transactions were pulled.
- * - `retry_scheduled`: provider trouble or an error; the member is retried later.
- * - `stopped`: aggregation is no longer possible; the member is not scheduled again.
- * - `status_unknown`: MX reported a `connection_status` this code does not know (payload: the raw
- *   status); the member is only read again later until MX reports a known one.
+ * The kinds of partner event: the domain's `RunOutcome.EventType`, as stored.
  *
  * @since 0.1.0
  * @category models
  */
-export const EventType = Schema.Literal(
-  "mfa_required",
-  "credentials_required",
-  "institution_action_required",
-  "user_presence_required",
-  "oauth_required",
-  "data_updated",
-  "retry_scheduled",
-  "stopped",
-  "status_unknown"
-)
+export const EventType = RunOutcome.EventType
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type EventType = typeof EventType.Type
+export type EventType = RunOutcome.EventType
 
 /**
  * A monotonic event id.

@@ -10,6 +10,7 @@ import { Member } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { RunId } from "./AggregationRuns.js"
 import { column, DbInt, Millis, nullableColumn } from "./internal/columns.js"
+import { answersSubmissionLease } from "./internal/lease.js"
 import { operation } from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
 
@@ -215,22 +216,23 @@ export const make: Effect.Effect<PendingChallengesService, never, SqlClient> = E
       return rows.length > 0
     }).pipe(operation("PendingChallenges.resolve"))
 
+  /** A submission's hold on a round. */
+  const submission = answersSubmissionLease(sql)
+
   const claim: PendingChallengesService["claim"] = (input) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       // On PostgreSQL a concurrent claimer blocks on the row lock, then re-checks the WHERE clause
       // against the committed row and updates nothing; SQLite runs one writer at a time.
-      const rows = yield* sql`UPDATE pending_challenges SET claimed_by = ${input.owner},
-          claim_expires_at = ${input.expiresAt}
-        WHERE id = ${input.id} AND resolved_at IS NULL
-          AND (claimed_by IS NULL OR claimed_by = ${input.owner} OR claim_expires_at <= ${now})
+      const rows = yield* sql`UPDATE pending_challenges SET ${submission.take(input.owner, input.expiresAt)}
+        WHERE id = ${input.id} AND resolved_at IS NULL AND ${submission.free(now, input.owner)}
         RETURNING id`
       return rows.length > 0
     }).pipe(operation("PendingChallenges.claim"))
 
   const releaseClaim: PendingChallengesService["releaseClaim"] = (input) =>
-    sql`UPDATE pending_challenges SET claimed_by = NULL, claim_expires_at = NULL
-      WHERE id = ${input.id} AND resolved_at IS NULL AND claimed_by = ${input.owner} RETURNING id`.pipe(
+    sql`UPDATE pending_challenges SET ${submission.end}
+      WHERE id = ${input.id} AND resolved_at IS NULL AND ${submission.heldBy(input.owner)} RETURNING id`.pipe(
       Effect.map((rows) => rows.length > 0),
       operation("PendingChallenges.releaseClaim")
     )

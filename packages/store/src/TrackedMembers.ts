@@ -10,6 +10,7 @@ import { ConnectionStatus, Member } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { RunId } from "./AggregationRuns.js"
 import { chunksOf, column, DbBoolean, DbInt, lastByKey, Millis, nullableColumn } from "./internal/columns.js"
+import { answersSubmissionLease, credentialUpdateLease } from "./internal/lease.js"
 import { operation } from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
 
@@ -373,11 +374,10 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     operation("TrackedMembers.countActive")
   )
 
-  /** The member is not held for a credential update by anyone but `owner` (a lapsed claim holds nothing). */
-  const credentialUpdateFree = (now: number, owner: string | undefined) =>
-    sql`(credential_update_by IS NULL OR credential_update_expires_at <= ${now}${
-      owner === undefined ? sql`` : sql` OR credential_update_by = ${owner}`
-    })`
+  /** A credential update's hold on the member. */
+  const credentialUpdate = credentialUpdateLease(sql)
+  /** A submission's hold on one of the member's MFA rounds (see `PendingChallenges.claim`). */
+  const answersSubmission = answersSubmissionLease(sql, "p")
 
   const claim = (memberGuid: Member.MemberGuid, runId: RunId, options: ClaimOptions = {}) =>
     Effect.gen(function*() {
@@ -388,13 +388,12 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       const rows = yield* sql`UPDATE tracked_members
         SET active_run_id = ${runId},
             claimed_at = CASE WHEN active_run_id IS NULL THEN ${now} ELSE claimed_at END,
-            credential_update_by = NULL,
-            credential_update_expires_at = NULL,
+            ${credentialUpdate.end},
             updated_at = ${now}
         WHERE member_guid = ${memberGuid} AND tracked = 1 AND (active_run_id IS NULL OR active_run_id = ${runId})
-          AND ${credentialUpdateFree(now, options.credentialUpdate)}
+          AND ${credentialUpdate.free(now, options.credentialUpdate)}
           AND (active_run_id = ${runId} OR NOT EXISTS (SELECT 1 FROM pending_challenges p
-            WHERE p.member_guid = ${memberGuid} AND p.claimed_by IS NOT NULL AND p.claim_expires_at > ${now}
+            WHERE p.member_guid = ${memberGuid} AND ${answersSubmission.held(now)}
               AND (p.resolution IS NULL OR p.resolution <> 'answered')))${
         options.lastReadBefore === undefined
           ? sql``
@@ -419,9 +418,9 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
       const now = yield* Clock.currentTimeMillis
       // One conditional statement, like `claim`: of several concurrent callers exactly one wins.
       const rows = yield* sql`UPDATE tracked_members
-        SET credential_update_by = ${owner}, credential_update_expires_at = ${expiresAt}, updated_at = ${now}
+        SET ${credentialUpdate.take(owner, expiresAt)}, updated_at = ${now}
         WHERE member_guid = ${memberGuid} AND tracked = 1 AND active_run_id IS NULL
-          AND ${credentialUpdateFree(now, owner)}
+          AND ${credentialUpdate.free(now, owner)}
         RETURNING member_guid`
       return rows.length > 0
     }).pipe(operation("TrackedMembers.claimCredentialUpdate"))
@@ -430,8 +429,8 @@ export const make: Effect.Effect<TrackedMembersService, never, SqlClient> = Effe
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const rows = yield* sql`UPDATE tracked_members
-        SET credential_update_by = NULL, credential_update_expires_at = NULL, updated_at = ${now}
-        WHERE member_guid = ${memberGuid} AND credential_update_by = ${owner} RETURNING member_guid`
+        SET ${credentialUpdate.end}, updated_at = ${now}
+        WHERE member_guid = ${memberGuid} AND ${credentialUpdate.heldBy(owner)} RETURNING member_guid`
       return rows.length > 0
     }).pipe(operation("TrackedMembers.releaseCredentialUpdate"))
 
