@@ -16,7 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Agent, request } from "undici"
 import { eventually } from "../worker/harness.js"
-import { freePort } from "../worker/support/workerProcess.js"
+import { freePort } from "../support/freePort.js"
 
 /** A temporary directory, removed with the scope. */
 const tempDir = Effect.acquireRelease(

@@ -27,3 +27,15 @@ export * as AggregationPolicy from "./AggregationPolicy.js"
 
 /** The named polling and retry Schedules. @since 0.1.0 */
 export * as Schedules from "./Schedules.js"
+
+/** MX's account object. @since 0.1.0 */
+export * as Account from "./Account.js"
+
+/** MX's transaction object. @since 0.1.0 */
+export * as Transaction from "./Transaction.js"
+
+/** MX's webhook payloads. @since 0.1.0 */
+export * as Webhook from "./Webhook.js"
+
+/** Field helpers of MX's objects (`nullable`). @since 0.1.0 */
+export * as MxField from "./MxField.js"
