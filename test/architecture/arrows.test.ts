@@ -61,7 +61,9 @@ const importsOf = (file: string): ReadonlyArray<Import> => {
       node.arguments[0] !== undefined && ts.isStringLiteral(node.arguments[0])
     ) {
       found.push({ specifier: node.arguments[0].text, kind: "dynamic" })
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)
+    ) {
       found.push({ specifier: node.argument.literal.text, kind: "type" })
     }
     ts.forEachChild(node, visit)
@@ -140,6 +142,8 @@ describe("the dependency arrows", () => {
     assert.isFalse(reached.has(join(worker, "Demo.ts")), "the demo is loaded by import() only")
     // And the demo does load it: the rule above is about a real arrow.
     const demo = byFile.get(join(worker, "Demo.ts"))!
-    assert.isTrue(demo.imports.some(({ kind, specifier }) => kind === "static" && packageOf(specifier) === "mx-sandbox"))
+    assert.isTrue(
+      demo.imports.some(({ kind, specifier }) => kind === "static" && packageOf(specifier) === "mx-sandbox")
+    )
   })
 })

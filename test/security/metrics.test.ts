@@ -11,8 +11,8 @@ import { MetricsAccess, WorkerConfig } from "@mx-aggregation/worker"
 import { MetricsEndpoint, Observability } from "@mx-aggregation/worker"
 import { ConfigProvider, Effect, Either, Exit, Layer, Option, Redacted, Schedule } from "effect"
 import { join } from "node:path"
-import { tempDir } from "../worker/support/daemonHarness.js"
 import { freePort } from "../support/freePort.js"
+import { tempDir } from "../worker/support/daemonHarness.js"
 import * as WorkerProcess from "../worker/support/workerProcess.js"
 
 const token = Redacted.make("metrics-token-9c3e1f7a2b64")

@@ -13,9 +13,9 @@ import { AggregationRuns, Database, Store, TrackedMembers } from "@mx-aggregatio
 import type { MemberDetail, PendingChallengeView } from "@mx-aggregation/worker/ControlApi"
 import { Array as Arr, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"
+import { freePort } from "../support/freePort.js"
 import * as Harness from "./support/daemonHarness.js"
 import * as HoldingProxy from "./support/holdingProxy.js"
-import { freePort } from "../support/freePort.js"
 
 /** MX seconds per real second: a 60 s aggregation takes 1.2 s, the 3 s polling floor 60 ms. */
 const timeScale = 50

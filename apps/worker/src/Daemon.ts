@@ -48,9 +48,7 @@ const engineConfig = (config: WorkerConfig.WorkerConfig) =>
 const embedded = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
   Layer.unwrapEffect(
     Effect.promise(() => import("./Demo.js")).pipe(
-      Effect.map((Demo) =>
-        Demo.layer({ config, tls: listeners.tls, webhooks: webhookOptions(config, listeners) })
-      )
+      Effect.map((Demo) => Demo.layer({ config, tls: listeners.tls, webhooks: webhookOptions(config, listeners) }))
     )
   )
 

@@ -28,7 +28,19 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Member, Schedules } from "@mx-aggregation/domain"
 import { Outbox } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
-import { Clock, Config, ConfigError, Duration, Effect, Either, Layer, Metric, Option, Schedule, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  ConfigError,
+  type Duration,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  Option,
+  Schedule,
+  Schema
+} from "effect"
 import * as NotificationSignature from "./NotificationSignature.js"
 
 /**

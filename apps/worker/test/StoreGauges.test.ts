@@ -56,7 +56,8 @@ describe("backlog gauges from the store", () => {
       yield* runs.finish({ runId: done, outcome: "connected", failureReason: null })
 
       const exposition = yield* scrape
-      const gauge = (name: string, labels: Record<string, string> = {}) => PrometheusText.sumOf(exposition, name, labels)
+      const gauge = (name: string, labels: Record<string, string> = {}) =>
+        PrometheusText.sumOf(exposition, name, labels)
       assert.strictEqual(exposition.types.get("mx_aggregation_runs_active"), "gauge")
       assert.strictEqual(gauge("mx_aggregation_runs_active"), 1)
       assert.strictEqual(gauge("mx_aggregation_members_due"), 2, "due and not running")

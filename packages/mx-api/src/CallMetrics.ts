@@ -87,21 +87,22 @@ export const statusLabel = <E>(exit: Exit.Exit<{ readonly status: number }, E>):
  * @since 0.1.0
  * @category recording
  */
-export const recordAttempt = (operation: string, attempt: number) =>
-<A extends { readonly status: number }, E, R>(send: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Clock.currentTimeNanos, (startedAt) =>
-    Effect.zipRight(
-      attempt > 1 ? Metric.increment(Metric.tagged(retries, "operation", operation)) : Effect.void,
-      Effect.onExit(send, (exit) =>
-        Effect.flatMap(Clock.currentTimeNanos, (endedAt) => {
-          const status = statusLabel(exit)
-          return Effect.all([
-            Metric.increment(Metric.tagged(Metric.tagged(requests, "operation", operation), "status", status)),
-            Metric.update(
-              Metric.tagged(requestDuration, "operation", operation),
-              Number(endedAt - startedAt) / 1e9
-            ),
-            status === "429" ? Metric.increment(Metric.tagged(rateLimited, "operation", operation)) : Effect.void
-          ], { discard: true })
-        }))
-    ))
+export const recordAttempt =
+  (operation: string, attempt: number) =>
+  <A extends { readonly status: number }, E, R>(send: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Clock.currentTimeNanos, (startedAt) =>
+      Effect.zipRight(
+        attempt > 1 ? Metric.increment(Metric.tagged(retries, "operation", operation)) : Effect.void,
+        Effect.onExit(send, (exit) =>
+          Effect.flatMap(Clock.currentTimeNanos, (endedAt) => {
+            const status = statusLabel(exit)
+            return Effect.all([
+              Metric.increment(Metric.tagged(Metric.tagged(requests, "operation", operation), "status", status)),
+              Metric.update(
+                Metric.tagged(requestDuration, "operation", operation),
+                Number(endedAt - startedAt) / 1e9
+              ),
+              status === "429" ? Metric.increment(Metric.tagged(rateLimited, "operation", operation)) : Effect.void
+            ], { discard: true })
+          }))
+      ))

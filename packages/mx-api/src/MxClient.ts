@@ -236,7 +236,9 @@ export interface Service {
   /** `GET …/members/{member_guid}/accounts`, every page. */
   readonly listMemberAccounts: (params: MemberRef & ListOptions) => Stream.Stream<Account.Account, MxApiError>
   /** `GET …/members/{member_guid}/transactions`, every page, with date and updated-at filters. */
-  readonly listTransactionsByMember: (params: ListTransactionsParams) => Stream.Stream<Transaction.Transaction, MxApiError>
+  readonly listTransactionsByMember: (
+    params: ListTransactionsParams
+  ) => Stream.Stream<Transaction.Transaction, MxApiError>
 }
 
 /**
@@ -595,47 +597,48 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       const decode = schema === undefined ? undefined : Schema.decodeUnknown(schema)
       const scrub = scrubber([options.apiKey, authorization, ...secrets.map((secret) => secret.value)])
       // `attempts` counts the attempts of one run of the call, for the retries metric.
-      const attempt = (attempts: { count: number }): Effect.Effect<A, MxApiError> => limited(
-        Effect.gen(function*() {
-          attempts.count += 1
-          const response = yield* http.execute(request).pipe(
-            CallMetrics.recordAttempt(operation, attempts.count),
-            Effect.mapError((error) =>
-              new MxApiError({
-                reason: "Transport",
-                operation,
-                message: `No answer from MX to ${operation}: ${describeRequestError(error)}`
-              })
+      const attempt = (attempts: { count: number }): Effect.Effect<A, MxApiError> =>
+        limited(
+          Effect.gen(function*() {
+            attempts.count += 1
+            const response = yield* http.execute(request).pipe(
+              CallMetrics.recordAttempt(operation, attempts.count),
+              Effect.mapError((error) =>
+                new MxApiError({
+                  reason: "Transport",
+                  operation,
+                  message: `No answer from MX to ${operation}: ${describeRequestError(error)}`
+                })
+              )
             )
-          )
-          if (response.status < 200 || response.status > 299) {
-            return yield* Effect.fail(yield* statusError(operation, response))
-          }
-          if (decode === undefined) return undefined as A
-          if (response.status === 204 && onNoContent !== undefined) return onNoContent()
-          const json = yield* response.json.pipe(
-            Effect.mapError((error) =>
-              decodeError(operation, response.status, `the body is not JSON (${error.description ?? error.reason})`)
+            if (response.status < 200 || response.status > 299) {
+              return yield* Effect.fail(yield* statusError(operation, response))
+            }
+            if (decode === undefined) return undefined as A
+            if (response.status === 204 && onNoContent !== undefined) return onNoContent()
+            const json = yield* response.json.pipe(
+              Effect.mapError((error) =>
+                decodeError(operation, response.status, `the body is not JSON (${error.description ?? error.reason})`)
+              )
             )
-          )
-          return yield* decode(json).pipe(
-            Effect.mapError((error) =>
-              decodeError(operation, response.status, ParseResult.TreeFormatter.formatErrorSync(error))
+            return yield* decode(json).pipe(
+              Effect.mapError((error) =>
+                decodeError(operation, response.status, ParseResult.TreeFormatter.formatErrorSync(error))
+              )
             )
+          }).pipe(
+            // A request MX never answers would hold a concurrency permit forever.
+            Effect.timeoutFail({
+              duration: requestTimeout,
+              onTimeout: () =>
+                new MxApiError({
+                  reason: "Transport",
+                  operation,
+                  message: `No answer from MX to ${operation} within ${Duration.format(requestTimeout)}`
+                })
+            })
           )
-        }).pipe(
-          // A request MX never answers would hold a concurrency permit forever.
-          Effect.timeoutFail({
-            duration: requestTimeout,
-            onTimeout: () =>
-              new MxApiError({
-                reason: "Transport",
-                operation,
-                message: `No answer from MX to ${operation} within ${Duration.format(requestTimeout)}`
-              })
-          })
-        )
-      ).pipe(Effect.mapError(scrub))
+        ).pipe(Effect.mapError(scrub))
       const retryable = idempotency === "idempotent" ? isTransient : isNotProcessed
       return Effect.suspend(() =>
         attempt({ count: 0 }).pipe(

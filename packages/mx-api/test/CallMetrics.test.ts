@@ -72,7 +72,11 @@ describe("MX call metrics", () => {
       const exit = yield* runWithClock(Stream.runDrain(mx.listMembers({ userGuid })))
       assert.isTrue(Exit.isFailure(exit))
       const after = yield* Effect.all([requests("listMembers", "error"), counted(CallMetrics.retries, "listMembers")])
-      assert.deepStrictEqual([after[0] - before[0], after[1] - before[1]], [4, 3], "the first attempt and three retries")
+      assert.deepStrictEqual(
+        [after[0] - before[0], after[1] - before[1]],
+        [4, 3],
+        "the first attempt and three retries"
+      )
     }))
 
   it.effect("attempts the client stops waiting for count as `interrupted`, and are retried", () =>

@@ -8,8 +8,8 @@ import { Effect, type Scope } from "effect"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { loadEmbeddedPostgres } from "../../support/loadEmbeddedPostgres.js"
 import { freePort } from "../../support/freePort.js"
+import { loadEmbeddedPostgres } from "../../support/loadEmbeddedPostgres.js"
 
 /** A running server that can be stopped and started again. */
 export interface Server {
