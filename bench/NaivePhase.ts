@@ -9,7 +9,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
-import { MxTime } from "@mx-aggregation/worker"
 import { Clock, Duration, Effect, Redacted, Ref, Stream } from "effect"
 import { loadavg } from "node:os"
 import type { Flags } from "./Flags.js"
@@ -90,7 +89,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
     const loop = yield* Phase.eventLoopMonitor
     const ended = yield* Effect.forEach(refs, (ref) => member(ref, answered), { concurrency: flags.maxRuns }).pipe(
       Effect.provideService(MxClient.MxClient, mx),
-      MxTime.within(mxClock),
+      Effect.withClock(mxClock),
       Effect.timeout(Duration.seconds(flags.timeoutSeconds)),
       Effect.option
     )

@@ -4,8 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
-import { MxTime } from "@mx-aggregation/worker"
+import { MxClock, type Stats } from "@mx-aggregation/mx-sandbox"
 import { type Clock, Effect, HashMap, type Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type * as SandboxProcess from "./SandboxProcess.js"
@@ -26,7 +25,7 @@ export interface Result {
   readonly makespanRealMs: number
   readonly makespanMxMs: number
   /** The sandbox's counters for the phase (no setup call is counted). */
-  readonly stats: Stats
+  readonly stats: Stats.Stats
   /** CPU time of this process during the phase (the worker or the naive loops, plus the driver). */
   readonly cpuMs: number
   /** CPU time of the sandbox child during the phase. */
@@ -55,7 +54,7 @@ export interface Result {
  * @category time
  */
 export const mxClockOf = (ready: SandboxProcess.Ready, timeScale: number): Clock.Clock =>
-  MxTime.make(timeScale, ready.mxMs + (Date.now() - ready.realMs) * timeScale)
+  MxClock.make(timeScale, ready.mxMs + (Date.now() - ready.realMs) * timeScale)
 
 /**
  * The real epoch ms at which the sandbox child's MX time equalled real time (its MX time is

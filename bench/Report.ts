@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
+import type { Stats } from "@mx-aggregation/mx-sandbox"
 import { cpus } from "node:os"
 import type { Flags } from "./Flags.js"
 import type * as Phase from "./Phase.js"
@@ -94,7 +94,7 @@ export const rateBoundMs = (result: Phase.Result, flags: Flags): number =>
  * @since 0.1.0
  * @category formatting
  */
-export const statusCounts = (stats: Stats): string => {
+export const statusCounts = (stats: Stats.Stats): string => {
   const sum = (f: (s: number) => boolean) =>
     Object.entries(stats.byStatus).filter(([s]) => f(Number(s))).reduce((n, [, k]) => n + k, 0)
   return `${sum((s) => s === 429)} / ${sum((s) => s >= 500)} / ${sum((s) => s >= 400 && s < 500 && s !== 429)}`
@@ -107,7 +107,7 @@ export const statusCounts = (stats: Stats): string => {
  * @category formatting
  */
 export const endpoints = (
-  results: ReadonlyArray<{ readonly name: string; readonly members: number; readonly stats: Stats }>
+  results: ReadonlyArray<{ readonly name: string; readonly members: number; readonly stats: Stats.Stats }>
 ): string => {
   const perAggregation = (members: number, n: number) => fixed(n / members)
   const operations = [...new Set(results.flatMap((r) => Object.keys(r.stats.byOperation)))].sort()

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
+import type { Stats } from "@mx-aggregation/mx-sandbox"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -98,7 +98,7 @@ export interface Usage {
  */
 export interface Handle extends Ready {
   readonly pid: number
-  readonly stats: () => Promise<Stats>
+  readonly stats: () => Promise<Stats.Stats>
   readonly usage: () => Usage | null
   /** Starts webhook delivery (MX's CONNECTION_STATUS and member_data_updated) to `url`. */
   readonly setWebhookUrl: (url: string) => void
@@ -184,7 +184,7 @@ export const start = (settings: Settings, options: { readonly readyTimeoutMs?: n
         stats: async () => {
           const response = await fetch(`${ready.url}/sandbox/stats`)
           if (!response.ok) throw new Error(`GET /sandbox/stats answered ${response.status}`)
-          return (await response.json()) as Stats
+          return (await response.json()) as Stats.Stats
         },
         usage: () => usageOf(pid),
         setWebhookUrl: (url) => {

@@ -11,7 +11,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Database, PendingChallenges } from "@mx-aggregation/store"
-import { Aggregations, EngineConfig, MxTime, WebhookListener, Worker } from "@mx-aggregation/worker"
+import { Aggregations, EngineConfig, WebhookListener, Worker } from "@mx-aggregation/worker"
 import { Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -41,7 +41,7 @@ const answerer = (clock: ReturnType<typeof Phase.mxClockOf>, answered: Ref.Ref<n
           Member.CredentialValue.make({ guid: Member.CredentialGuid.make(c.guid), value: Redacted.make("correct") })
         )
         return aggregations.answerChallenges(p.memberGuid, answers).pipe(
-          MxTime.within(clock),
+          Effect.withClock(clock),
           Effect.zipRight(Effect.sync(() => done.add(p.id))),
           Effect.zipRight(Ref.update(answered, (n) => n + 1)),
           Effect.catchAll((error) => {
@@ -104,7 +104,7 @@ export const run = (flags: Flags, logs: Phase.Logs) =>
         mxClock,
         maxConcurrentRuns: flags.maxRuns,
         // The scheduler repeats its pass on the real clock (Scheduler.loop: the Schedule sits outside
-        // MxTime.within), so its interval is given in real time here: 5 MX seconds, as by default.
+        // the MX clock), so its interval is given in real time here: 5 MX seconds, as by default.
         schedulerInterval: Duration.millis(Duration.toMillis(EngineConfig.defaults.schedulerInterval) / flags.timeScale)
       })),
       Layer.provideMerge(Database.layerSqlite({ filename: join(dir, "worker.sqlite") }))

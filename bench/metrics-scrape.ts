@@ -24,8 +24,7 @@ import {
   TestDatabase,
   TrackedMembers
 } from "@mx-aggregation/store"
-import { EngineConfig } from "@mx-aggregation/worker"
-import * as Observability from "@mx-aggregation/worker/Observability"
+import { EngineConfig, MetricsEndpoint, Observability, StoreGauges } from "@mx-aggregation/worker"
 import { Context, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import startEmbeddedPostgres from "../test/support/embeddedPostgres.js"
 
@@ -181,13 +180,13 @@ const measure = (kind: TestDatabase.Kind, settings: Settings) =>
       )
     )
     const observability = yield* Layer.build(
-      Observability.layerStoreGauges.pipe(
+      StoreGauges.layer.pipe(
         Layer.provideMerge(Observability.layer()),
         Layer.provide(countedStore),
         Layer.provide(EngineConfig.layer())
       )
     )
-    const prometheus = Context.get(observability, Observability.Prometheus)
+    const prometheus = Context.get(observability, MetricsEndpoint.Prometheus)
     // Warm-up: prepared statements, JIT, connection pool.
     for (let i = 0; i < 3; i++) yield* prometheus.scrape
     rowCounter.rows = 0
@@ -199,7 +198,7 @@ const measure = (kind: TestDatabase.Kind, settings: Settings) =>
       times.push(performance.now() - started)
     }
     // The same scrape without the store's gauges: what the exporter itself costs.
-    const bare = Context.get(yield* Layer.build(Observability.layer()), Observability.Prometheus)
+    const bare = Context.get(yield* Layer.build(Observability.layer()), MetricsEndpoint.Prometheus)
     for (let i = 0; i < 3; i++) yield* bare.scrape
     const bareTimes: Array<number> = []
     for (let i = 0; i < settings.scrapes; i++) {

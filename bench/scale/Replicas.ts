@@ -9,7 +9,8 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { Effect, type Scope } from "effect"
-import * as Harness from "../../test/worker/support/harness.js"
+import { freePort } from "../../test/support/freePort.js"
+import * as Harness from "../../test/worker/support/daemonHarness.js"
 import * as WorkerProcess from "../../test/worker/support/workerProcess.js"
 import * as SandboxProcess from "../SandboxProcess.js"
 
@@ -100,7 +101,7 @@ export const start = (
     const startedAt = Date.now()
     const replicas: Array<Replica> = []
     for (let index = 0; index < count; index++) {
-      const ports = { port: yield* WorkerProcess.freePort, runnerPort: yield* WorkerProcess.freePort }
+      const ports = { port: yield* freePort, runnerPort: yield* freePort }
       const api = yield* Harness.controlApi(ports.port, token)
       const worker = yield* WorkerProcess.start(env(index, ports))
       groups.add(worker.pid)

@@ -9,10 +9,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Member } from "@mx-aggregation/domain"
-import { MxBank } from "@mx-aggregation/mx-sandbox"
-import type { Stats } from "@mx-aggregation/mx-sandbox/Stats"
-import { Database, PendingChallenges, Store } from "@mx-aggregation/store"
-import * as TestDatabase from "@mx-aggregation/store/TestDatabase"
+import { MxBank, type Stats } from "@mx-aggregation/mx-sandbox"
+import { Database, PendingChallenges, Store, TestDatabase } from "@mx-aggregation/store"
 import { Array as Arr, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { loadavg } from "node:os"
@@ -66,7 +64,7 @@ export interface Result {
   /** Real milliseconds until every member was tracked (discovery), or null. */
   readonly trackedAllMs: number | null
   /** The sandbox's counters for the phase (no setup call is counted). */
-  readonly stats: Stats
+  readonly stats: Stats.Stats
   readonly mfaAnswered: number
   /** MFA answers that failed, each try counted. */
   readonly answerFailures: number
@@ -172,7 +170,7 @@ const largestTables = Effect.gen(function*() {
  * The members MX saw more than one request in flight for, with their runs: a member is run by one
  * replica at a time, so two requests at once point at two runs, or one run executed twice.
  */
-const overlapping = (stats: Stats) =>
+const overlapping = (stats: Stats.Stats) =>
   Effect.gen(function*() {
     const guids = Object.entries(stats.peakConcurrencyByMember).filter(([, peak]) => peak > 1).map(([guid]) => guid)
     if (guids.length === 0) return []

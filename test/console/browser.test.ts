@@ -19,7 +19,7 @@ import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { chromium, type Page } from "playwright-core"
-import { freePort } from "../worker/support/workerProcess.js"
+import { freePort } from "../support/freePort.js"
 
 /** The browser's globals that the page functions below read (this project compiles without the DOM library). */
 declare const document: {

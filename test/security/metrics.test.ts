@@ -8,10 +8,11 @@ import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { MetricsAccess, WorkerConfig } from "@mx-aggregation/worker"
-import * as Observability from "@mx-aggregation/worker/Observability"
+import { MetricsEndpoint, Observability } from "@mx-aggregation/worker"
 import { ConfigProvider, Effect, Either, Exit, Layer, Option, Redacted, Schedule } from "effect"
 import { join } from "node:path"
-import { tempDir } from "../worker/support/harness.js"
+import { freePort } from "../support/freePort.js"
+import { tempDir } from "../worker/support/daemonHarness.js"
 import * as WorkerProcess from "../worker/support/workerProcess.js"
 
 const token = Redacted.make("metrics-token-9c3e1f7a2b64")
@@ -19,14 +20,14 @@ const token = Redacted.make("metrics-token-9c3e1f7a2b64")
 /** The metrics server's URL, and how many scrapes actually ran. */
 const metricsServer = Effect.gen(function*() {
   const scrapes = { count: 0 }
-  const prometheus = yield* Observability.Prometheus
+  const prometheus = yield* MetricsEndpoint.Prometheus
   yield* prometheus.addCollector(Effect.sync(() => scrapes.count++))
-  const { url } = yield* Observability.MetricsServer
+  const { url } = yield* MetricsEndpoint.MetricsServer
   return { url: `${url}/metrics`, scrapes }
 })
 
 const serverLayer = (options: { readonly token?: Redacted.Redacted<string> }) =>
-  Observability.layerMetricsServer({ port: 0, host: "127.0.0.1", ...options }).pipe(
+  MetricsEndpoint.layerMetricsServer({ port: 0, host: "127.0.0.1", ...options }).pipe(
     Layer.provideMerge(Observability.layer()),
     Layer.provideMerge(NodeHttpClient.layerUndici)
   )
@@ -82,7 +83,7 @@ describe("GET /metrics with WORKER_METRICS_TOKEN", () => {
     Effect.gen(function*() {
       for (const host of ["0.0.0.0", "::", "192.0.2.10", "metrics.internal"]) {
         const exit = yield* Layer.build(
-          Observability.layerMetricsServer({ port: 0, host }).pipe(Layer.provide(Observability.layer()))
+          MetricsEndpoint.layerMetricsServer({ port: 0, host }).pipe(Layer.provide(Observability.layer()))
         ).pipe(Effect.scoped, Effect.exit)
         assert.isTrue(Exit.isFailure(exit), host)
         if (Exit.isFailure(exit)) {
@@ -103,7 +104,7 @@ describe("the daemon's metrics port", () => {
         MX_API_KEY: undefined,
         DATABASE_URL: undefined,
         SQLITE_FILE: join(dir, "worker.db"),
-        WORKER_PORT: String(yield* WorkerProcess.freePort),
+        WORKER_PORT: String(yield* freePort),
         WORKER_HOST: "127.0.0.1",
         WORKER_DEMO_MEMBERS: "1",
         WORKER_LOG_LEVEL: "Warning",
@@ -115,7 +116,7 @@ describe("the daemon's metrics port", () => {
     "WORKER_METRICS_TOKEN reaches the daemon's metrics server: 401 without it, 200 with it",
     () =>
       Effect.gen(function*() {
-        const port = yield* WorkerProcess.freePort
+        const port = yield* freePort
         const worker = yield* daemon({ WORKER_METRICS_PORT: String(port), WORKER_METRICS_TOKEN: Redacted.value(token) })
         const url = `http://127.0.0.1:${port}/metrics`
         const refused = yield* HttpClient.get(url).pipe(
@@ -136,7 +137,7 @@ describe("the daemon's metrics port", () => {
     () =>
       Effect.gen(function*() {
         const worker = yield* daemon({
-          WORKER_METRICS_PORT: String(yield* WorkerProcess.freePort),
+          WORKER_METRICS_PORT: String(yield* freePort),
           WORKER_HOST: "0.0.0.0"
         })
         yield* Effect.sync(() => worker.exited()).pipe(

@@ -15,8 +15,8 @@ import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Agent, request } from "undici"
+import { freePort } from "../support/freePort.js"
 import { eventually } from "../worker/harness.js"
-import { freePort } from "../worker/support/workerProcess.js"
 
 /** A temporary directory, removed with the scope. */
 const tempDir = Effect.acquireRelease(

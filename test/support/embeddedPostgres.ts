@@ -11,20 +11,10 @@
  * @since 0.1.0
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePortPromise } from "./freePort.js"
 import { loadEmbeddedPostgres } from "./loadEmbeddedPostgres.js"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 const isPostgresUrl = (url: string | undefined): url is string => url !== undefined && /^postgres(ql)?:\/\//i.test(url)
 
@@ -40,7 +30,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
     return undefined
   }
   const started = performance.now()
-  const port = await freePort()
+  const port = await freePortPromise()
   const dir = mkdtempSync(join(tmpdir(), "mx-epg-"))
   // As root, initdb runs as the "postgres" user: mkdtemp's 0700 directory would not be traversable for it.
   chmodSync(dir, 0o755)

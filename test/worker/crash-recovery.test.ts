@@ -13,9 +13,9 @@ import { AggregationRuns, Database, Store, TrackedMembers } from "@mx-aggregatio
 import type { MemberDetail, PendingChallengeView } from "@mx-aggregation/worker/ControlApi"
 import { Array as Arr, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"
-import * as Harness from "./support/harness.js"
+import { freePort } from "../support/freePort.js"
+import * as Harness from "./support/daemonHarness.js"
 import * as HoldingProxy from "./support/holdingProxy.js"
-import * as WorkerProcess from "./support/workerProcess.js"
 
 /** MX seconds per real second: a 60 s aggregation takes 1.2 s, the 3 s polling floor 60 ms. */
 const timeScale = 50
@@ -72,7 +72,7 @@ describe.concurrent("worker crash recovery", () => {
         const guid = (password: Password) => members.get(password)!
 
         const dir = yield* Harness.tempDir("mx-crash-recovery-")
-        const port = yield* WorkerProcess.freePort
+        const port = yield* freePort
         const env = yield* Harness.workerEnv({
           timeScale,
           users: [first.userGuid, second.userGuid],
@@ -242,7 +242,7 @@ describe.concurrent("worker crash recovery", () => {
           Effect.orDie
         )
 
-        const port = yield* WorkerProcess.freePort
+        const port = yield* freePort
         const env = yield* Harness.workerEnv({ timeScale, users: [userGuid], sqliteFile, port, token })
         const api = yield* Harness.controlApi(port, token)
         const workers = Harness.workerStarter(env, api)
@@ -293,7 +293,7 @@ describe.concurrent("worker crash recovery", () => {
           (method, path) => method === "POST" && path.includes(`/members/${memberGuid}/aggregate`)
         )
         const dir = yield* Harness.tempDir("mx-crash-aggregate-")
-        const port = yield* WorkerProcess.freePort
+        const port = yield* freePort
         const env = yield* Harness.workerEnv({
           timeScale,
           users: [userGuid],

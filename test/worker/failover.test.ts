@@ -14,7 +14,7 @@ import { MxBank, Sandbox } from "@mx-aggregation/mx-sandbox"
 import { TestDatabase } from "@mx-aggregation/store"
 import { Array as Arr, Effect, Redacted } from "effect"
 import * as Fleet from "../reliability/support/Fleet.js"
-import * as Harness from "./support/harness.js"
+import * as Harness from "./support/daemonHarness.js"
 
 /** MX seconds per real second. */
 const timeScale = 50

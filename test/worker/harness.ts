@@ -16,7 +16,6 @@ import {
   WebhookListener,
   Worker
 } from "@mx-aggregation/worker"
-import * as Metrics from "@mx-aggregation/worker/Metrics"
 import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 
 /** The control API token of the tests. */
@@ -121,7 +120,7 @@ export const harness = (options: HarnessOptions = {}) => {
           requestsPerSecond: 200,
           maxConcurrency: 20,
           ...(options.mxRetrySchedule === undefined ? {} : { retrySchedule: options.mxRetrySchedule })
-        }).pipe(Layer.provide(Metrics.layerMxHttpClient))
+        })
       ),
       Layer.provide(EngineConfig.layer({
         timeScale,

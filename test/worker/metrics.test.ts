@@ -1,6 +1,6 @@
 /**
  * Metrics and secrets, end to end: the worker and the time-scaled sandbox in one process (as in
- * `harness.ts`), with the worker's MX HttpClient instrumented (`Metrics.layerMxHttpClient`), the
+ * `harness.ts`), with the MX calls the worker's client records (`@mx-aggregation/mx-api`'s `CallMetrics`), the
  * Prometheus endpoint on a port of its own with the store's backlog gauges, an in-memory span
  * recorder and the JSON logger captured.
  *
@@ -20,9 +20,16 @@ import { ConnectionStatus, Member } from "@mx-aggregation/domain"
 import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox, type Stats } from "@mx-aggregation/mx-sandbox"
 import { Outbox, TestDatabase, TrackedMembers } from "@mx-aggregation/store"
-import { Aggregations, EngineConfig, Worker } from "@mx-aggregation/worker"
-import * as Metrics from "@mx-aggregation/worker/Metrics"
-import * as Observability from "@mx-aggregation/worker/Observability"
+import {
+  Aggregations,
+  EngineConfig,
+  Logging,
+  MetricsEndpoint,
+  Observability,
+  StoreGauges,
+  Worker
+} from "@mx-aggregation/worker"
+import { PrometheusText, SpanRecorder } from "@mx-aggregation/worker/testing"
 import { Chunk, Console, Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
 import { format } from "node:util"
 import { controlClient, ended, newMember, pendingChallenge, timeScale, token } from "./harness.js"
@@ -30,7 +37,7 @@ import { controlClient, ended, newMember, pendingChallenge, timeScale, token } f
 /** What the observed worker captured. */
 interface Captured {
   readonly logs: Array<string>
-  readonly recorder: Observability.SpanRecorder
+  readonly recorder: SpanRecorder.SpanRecorder
 }
 
 const mxApiKey = Redacted.make("mx-api-key-3f9a71c2e5d8")
@@ -51,7 +58,7 @@ const capturingConsole = (lines: Array<string>): Console.Console => {
 
 /**
  * Sandbox + worker (engine and control API, no scheduler) as in `harness.ts`, plus observability:
- * the MxClient over the instrumented HttpClient, a metrics server and the store gauges, spans in
+ * the MxClient (which records its calls), a metrics server and the store gauges, spans in
  * memory, logs in JSON at every level into `captured.logs`.
  */
 const observedHarness = (captured: Captured, sandboxOptions: Partial<Sandbox.ServerOptions> = {}) => {
@@ -78,11 +85,11 @@ const observedHarness = (captured: Captured, sandboxOptions: Partial<Sandbox.Ser
       apiKey: mx.credentials.apiKey,
       requestsPerSecond: 200,
       maxConcurrency: 20
-    }).pipe(Layer.provide(Metrics.layerMxHttpClient))
+    })
     const worker = Worker.layer({ users: [], api: { token, port: 0, host: "127.0.0.1" }, scheduler: false })
     return Layer.mergeAll(
-      Observability.layerMetricsServer({ port: 0, host: "127.0.0.1" }),
-      Observability.layerStoreGauges
+      MetricsEndpoint.layerMetricsServer({ port: 0, host: "127.0.0.1" }),
+      StoreGauges.layer
     ).pipe(
       Layer.provideMerge(worker),
       Layer.provideMerge(mxClient),
@@ -95,7 +102,7 @@ const observedHarness = (captured: Captured, sandboxOptions: Partial<Sandbox.Ser
     Layer.provideMerge(NodeHttpClient.layerUndici),
     Layer.provideMerge(Observability.layer({ spanProcessors: [captured.recorder.processor] })),
     Layer.provideMerge(Layer.mergeAll(
-      Observability.loggerLayer("json"),
+      Logging.loggerLayer("json"),
       Console.setConsole(capturingConsole(captured.logs)),
       Logger.minimumLogLevel(LogLevel.All)
     ))
@@ -104,11 +111,11 @@ const observedHarness = (captured: Captured, sandboxOptions: Partial<Sandbox.Ser
 
 /** GET /metrics from the metrics server, parsed (the test fails on malformed text). */
 const scrape = Effect.gen(function*() {
-  const { url } = yield* Observability.MetricsServer
+  const { url } = yield* MetricsEndpoint.MetricsServer
   const response = yield* HttpClient.get(`${url}/metrics`)
   assert.strictEqual(response.status, 200)
   const text = yield* response.text
-  const parsed = Observability.parsePrometheus(text)
+  const parsed = PrometheusText.parse(text)
   if (Either.isLeft(parsed)) return assert.fail(`malformed Prometheus text: ${parsed.left.message}\n${text}`)
   return { text, exposition: parsed.right }
 })
@@ -127,8 +134,8 @@ const mxCounts = Effect.map(scrape, ({ exposition }) => {
   return {
     byOperation,
     byStatus,
-    rateLimited: Observability.sumOf(exposition, "mx_api_rate_limited_total"),
-    retries: Observability.sumOf(exposition, "mx_api_retries_total")
+    rateLimited: PrometheusText.sumOf(exposition, "mx_api_rate_limited_total"),
+    retries: PrometheusText.sumOf(exposition, "mx_api_retries_total")
   }
 })
 
@@ -200,7 +207,7 @@ const assertMxCallsMatch = (
 }
 
 describe("metrics against the sandbox's counters", () => {
-  const captured: Captured = { logs: [], recorder: Observability.makeSpanRecorder() }
+  const captured: Captured = { logs: [], recorder: SpanRecorder.make() }
 
   layer(observedHarness(captured), { excludeTestServices: true })((it) => {
     it.effect("MX calls by operation and status equal the sandbox's counts", () =>
@@ -257,7 +264,7 @@ describe("metrics against the sandbox's counters", () => {
         const deniedClass = ConnectionStatus.classify("DENIED")
         const read = Effect.map(scrape, ({ exposition }) => {
           const sum = (name: string, labels: Record<string, string> = {}) =>
-            Observability.sumOf(exposition, name, labels)
+            PrometheusText.sumOf(exposition, name, labels)
           return {
             started: sum("mx_aggregation_runs_started_total", { trigger: "Scheduled" }),
             connected: sum("mx_aggregation_runs_settled_total", { outcome: "connected", status_class: "Connected" }),
@@ -306,17 +313,17 @@ describe("metrics against the sandbox's counters", () => {
         const tracked = yield* TrackedMembers.TrackedMembers
         const { exposition } = yield* scrape
         assert.strictEqual(exposition.types.get("mx_aggregation_runs_active"), "gauge")
-        assert.strictEqual(Observability.sumOf(exposition, "mx_aggregation_runs_active"), 0)
+        assert.strictEqual(PrometheusText.sumOf(exposition, "mx_aggregation_runs_active"), 0)
         const members = yield* tracked.list({ tracked: "all" })
         assert.isAbove(members.length, 0)
         for (const statusClass of ConnectionStatus.StatusClass.literals) {
           assert.strictEqual(
-            Observability.sumOf(exposition, "mx_aggregation_members", { status_class: statusClass }),
+            PrometheusText.sumOf(exposition, "mx_aggregation_members", { status_class: statusClass }),
             members.filter((m) => m.status !== null && ConnectionStatus.classify(m.status) === statusClass).length,
             statusClass
           )
         }
-        assert.strictEqual(Observability.sumOf(exposition, "mx_aggregation_challenges_pending"), 0)
+        assert.strictEqual(PrometheusText.sumOf(exposition, "mx_aggregation_challenges_pending"), 0)
       }))
   })
 })
@@ -343,7 +350,7 @@ const databaseDump = Effect.gen(function*() {
 })
 
 describe("secrets", () => {
-  const captured: Captured = { logs: [], recorder: Observability.makeSpanRecorder() }
+  const captured: Captured = { logs: [], recorder: SpanRecorder.make() }
   const newPassword = "pw-Credential-8d41c07b"
   const mfaAnswer = "mfa-answer-Q2w9e7r5"
 

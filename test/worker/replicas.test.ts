@@ -11,16 +11,8 @@ import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { AggregationRuns, Database, PendingChallenges, TestDatabase } from "@mx-aggregation/store"
 import { Aggregations, AggregationWorkflow, EngineConfig, Worker } from "@mx-aggregation/worker"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { createServer } from "node:net"
+import { freePort } from "../support/freePort.js"
 import { eventually, timeScale } from "./harness.js"
-
-const freePort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** The secret the replicas of these tests share (runners refuse peers without it). */
 const runnerSecret = Redacted.make("replicas-test-runner-secret-8d41c07be2a95f36")

@@ -10,18 +10,16 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { MxClient } from "@mx-aggregation/mx-api"
-import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Database } from "@mx-aggregation/store"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
-import { randomBytes } from "node:crypto"
-import * as Demo from "./Demo.js"
+import { Effect, Layer, Option } from "effect"
 import * as EngineConfig from "./EngineConfig.js"
-import * as Metrics from "./Metrics.js"
+import * as Logging from "./Logging.js"
+import * as MetricsEndpoint from "./MetricsEndpoint.js"
 import * as Observability from "./Observability.js"
 import * as OperatorConsole from "./OperatorConsole.js"
 import * as ProcessLock from "./ProcessLock.js"
+import * as StoreGauges from "./StoreGauges.js"
 import * as Tls from "./Tls.js"
-import * as WebhookListener from "./WebhookListener.js"
 import * as Worker from "./Worker.js"
 import * as WorkerConfig from "./WorkerConfig.js"
 
@@ -30,29 +28,8 @@ interface Listeners {
   readonly tls: Tls.Credentials | undefined
 }
 
-const scheme = (listeners: Listeners) => (listeners.tls === undefined ? "http" : "https")
-
 const webhookOptions = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
   Option.getOrUndefined(Option.map(config.webhooks, (settings) => ({ ...settings, tls: listeners.tls })))
-
-/**
- * The demo's sandbox sends its webhooks to the listener, with the Basic credentials in the URL as MX's
- * webhook configuration takes them.
- */
-const demoWebhooks = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
-  Layer.effectDiscard(Effect.gen(function*() {
-    const listener = yield* Effect.serviceOption(WebhookListener.WebhookListener)
-    if (Option.isNone(listener) || Option.isNone(config.webhooks)) return
-    const { address } = listener.value
-    if (address._tag !== "TcpAddress") return
-    const { host, password, username } = config.webhooks.value
-    const target = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
-    const sandbox = yield* Sandbox.Sandbox
-    yield* sandbox.setWebhookUrl(
-      `${scheme(listeners)}://${encodeURIComponent(username)}:${encodeURIComponent(Redacted.value(password))}@` +
-        `${target}:${address.port}${WebhookListener.path}`
-    )
-  }))
 
 const engineConfig = (config: WorkerConfig.WorkerConfig) =>
   EngineConfig.layer({
@@ -65,41 +42,16 @@ const engineConfig = (config: WorkerConfig.WorkerConfig) =>
     policy: { ...EngineConfig.defaults.policy, cadence: config.cadence, freshness: config.freshness }
   })
 
+/**
+ * The embedded demo, loaded only on this path: production (MX credentials) never loads the MX
+ * simulator (`@mx-aggregation/mx-sandbox`), which `Demo` brings along.
+ */
 const embedded = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
-  Layer.unwrapScoped(Effect.gen(function*() {
-    const token = Option.getOrElse(config.apiToken, () => Redacted.make(randomBytes(24).toString("hex")))
-    const { url } = yield* Sandbox.SandboxServer
-    const sandbox = yield* Sandbox.Sandbox
-    const users = yield* Demo.seed(config.demoMembers)
-    const apiUrl = `${scheme(listeners)}://${config.host}:${config.port}`
-    yield* Console.log([
-      "mx-aggregation worker: embedded demo (no MX credentials, no DATABASE_URL, or WORKER_DEMO=true)",
-      `  MX sandbox:   ${url} (in-process)`,
-      // The token is printed only when it was generated here for the demo, never one from WORKER_API_TOKEN.
-      Option.isNone(config.apiToken)
-        ? `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`
-        : `  control API:  ${apiUrl}  (Authorization: Bearer $WORKER_API_TOKEN)`,
-      `  console:      ${apiUrl}${OperatorConsole.path}/  (in a browser; enter the token above)`,
-      `  demo users:   ${users.join(", ")}`
-    ].join("\n"))
-    const mx = MxClient.layer({
-      baseUrl: url,
-      clientId: sandbox.credentials.clientId,
-      apiKey: sandbox.credentials.apiKey
-    }).pipe(Layer.provide(Metrics.layerMxHttpClient))
-    return Layer.merge(
-      Demo.reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }),
-      demoWebhooks(config, listeners)
-    ).pipe(
-      Layer.provideMerge(Worker.layer({
-        users,
-        api: { token, port: config.port, host: config.host, limits: config.apiLimits, tls: listeners.tls },
-        webhooks: webhookOptions(config, listeners),
-        notifications: Option.getOrUndefined(config.notifications)
-      })),
-      Layer.provide(mx)
+  Layer.unwrapEffect(
+    Effect.promise(() => import("./Demo.js")).pipe(
+      Effect.map((Demo) => Demo.layer({ config, tls: listeners.tls, webhooks: webhookOptions(config, listeners) }))
     )
-  })).pipe(Layer.provide(Demo.sandboxLayer))
+  )
 
 const real = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
   Layer.unwrapEffect(Effect.gen(function*() {
@@ -107,7 +59,9 @@ const real = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
       return yield* Effect.fail(new Error("WORKER_API_TOKEN must be set when the worker talks to MX"))
     }
     yield* Effect.logInfo("operator console").pipe(
-      Effect.annotateLogs({ url: `${scheme(listeners)}://${config.host}:${config.port}${OperatorConsole.path}/` })
+      Effect.annotateLogs({
+        url: `${listeners.tls === undefined ? "http" : "https"}://${config.host}:${config.port}${OperatorConsole.path}/`
+      })
     )
     return Worker.layer({
       users: config.users,
@@ -121,7 +75,7 @@ const real = (config: WorkerConfig.WorkerConfig, listeners: Listeners) =>
       webhooks: webhookOptions(config, listeners),
       runner: Option.getOrUndefined(config.runner),
       notifications: Option.getOrUndefined(config.notifications)
-    }).pipe(Layer.provide(MxClient.layerConfig().pipe(Layer.provide(Metrics.layerMxHttpClient))))
+    }).pipe(Layer.provide(MxClient.layerConfig()))
   }))
 
 /**
@@ -138,11 +92,11 @@ export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
   }
   const app = Option.isSome(config.mx) ? real(config, listeners) : embedded(config, listeners)
   const metrics = Layer.mergeAll(
-    Observability.layerStoreGauges,
+    StoreGauges.layer,
     Option.match(config.metricsPort, {
       onNone: () => Layer.empty,
       onSome: (port) =>
-        Layer.discard(Observability.layerMetricsServer({
+        Layer.discard(MetricsEndpoint.layerMetricsServer({
           port,
           host: config.metricsHost,
           token: Option.getOrUndefined(config.metricsToken)
@@ -158,6 +112,6 @@ export const MainLive = Layer.unwrapEffect(Effect.gen(function*() {
     Layer.provide(NodeHttpClient.layerUndici),
     // Beneath everything: the tracer and the logger are in place before any fiber of the worker starts.
     Layer.provide(Observability.layerConfig()),
-    Layer.provide(Observability.loggerLayerConfig)
+    Layer.provide(Logging.loggerLayerConfig)
   )
 }))

@@ -8,10 +8,16 @@
  * @since 0.1.0
  */
 import type { Member } from "@mx-aggregation/domain"
+import { MxClient } from "@mx-aggregation/mx-api"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { PendingChallenges, TrackedMembers } from "@mx-aggregation/store"
-import { Console, Effect, Layer, Redacted, Schedule } from "effect"
+import { Console, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { randomBytes } from "node:crypto"
 import * as OperatorConsole from "./OperatorConsole.js"
+import type * as Tls from "./Tls.js"
+import * as WebhookListener from "./WebhookListener.js"
+import * as Worker from "./Worker.js"
+import type * as WorkerConfig from "./WorkerConfig.js"
 
 /**
  * The demo members' MX Bank passwords: every scenario the worker handles.
@@ -135,3 +141,72 @@ export const reporterLayer = (options: {
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("reporter failed", cause)))
     yield* Effect.forkScoped(Effect.repeat(report, Schedule.spaced("1 second")))
   }))
+
+/**
+ * The demo's sandbox sends its webhooks to the listener, with the Basic credentials in the URL as MX's
+ * webhook configuration takes them.
+ */
+const demoWebhooks = (config: WorkerConfig.WorkerConfig, scheme: string) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const listener = yield* Effect.serviceOption(WebhookListener.WebhookListener)
+    if (Option.isNone(listener) || Option.isNone(config.webhooks)) return
+    const { address } = listener.value
+    if (address._tag !== "TcpAddress") return
+    const { host, password, username } = config.webhooks.value
+    const target = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
+    const sandbox = yield* Sandbox.Sandbox
+    yield* sandbox.setWebhookUrl(
+      `${scheme}://${encodeURIComponent(username)}:${encodeURIComponent(Redacted.value(password))}@` +
+        `${target}:${address.port}${WebhookListener.path}`
+    )
+  }))
+
+/**
+ * The worker of the embedded demo: the sandbox in-process, demo members seeded into it, the worker
+ * talking to it, and the console reporter. `Daemon` loads this module with a dynamic `import()` only
+ * when it runs the demo, so that production never loads the simulator.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: {
+  readonly config: WorkerConfig.WorkerConfig
+  readonly tls: Tls.Credentials | undefined
+  readonly webhooks: Worker.Options["webhooks"]
+}) =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const { config, tls } = options
+    const scheme = tls === undefined ? "http" : "https"
+    const token = Option.getOrElse(config.apiToken, () => Redacted.make(randomBytes(24).toString("hex")))
+    const { url } = yield* Sandbox.SandboxServer
+    const sandbox = yield* Sandbox.Sandbox
+    const users = yield* seed(config.demoMembers)
+    const apiUrl = `${scheme}://${config.host}:${config.port}`
+    yield* Console.log([
+      "mx-aggregation worker: embedded demo (no MX credentials, no DATABASE_URL, or WORKER_DEMO=true)",
+      `  MX sandbox:   ${url} (in-process)`,
+      // The token is printed only when it was generated here for the demo, never one from WORKER_API_TOKEN.
+      Option.isNone(config.apiToken)
+        ? `  control API:  ${apiUrl}  (Authorization: Bearer ${Redacted.value(token)})`
+        : `  control API:  ${apiUrl}  (Authorization: Bearer $WORKER_API_TOKEN)`,
+      `  console:      ${apiUrl}${OperatorConsole.path}/  (in a browser; enter the token above)`,
+      `  demo users:   ${users.join(", ")}`
+    ].join("\n"))
+    const mx = MxClient.layer({
+      baseUrl: url,
+      clientId: sandbox.credentials.clientId,
+      apiKey: sandbox.credentials.apiKey
+    })
+    return Layer.merge(
+      reporterLayer({ apiUrl, token, showToken: Option.isNone(config.apiToken) }),
+      demoWebhooks(config, scheme)
+    ).pipe(
+      Layer.provideMerge(Worker.layer({
+        users,
+        api: { token, port: config.port, host: config.host, limits: config.apiLimits, tls },
+        webhooks: options.webhooks,
+        notifications: Option.getOrUndefined(config.notifications)
+      })),
+      Layer.provide(mx)
+    )
+  })).pipe(Layer.provide(sandboxLayer))

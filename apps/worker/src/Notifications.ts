@@ -25,10 +25,22 @@
  */
 import { Singleton } from "@effect/cluster"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Member } from "@mx-aggregation/domain"
+import { Member, Schedules } from "@mx-aggregation/domain"
 import { Outbox } from "@mx-aggregation/store"
 import type { StoreError } from "@mx-aggregation/store"
-import { Clock, Config, ConfigError, Duration, Effect, Either, Layer, Metric, Option, Schedule, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  ConfigError,
+  type Duration,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  Option,
+  Schedule,
+  Schema
+} from "effect"
 import * as NotificationSignature from "./NotificationSignature.js"
 
 /**
@@ -107,8 +119,8 @@ export class NotificationDeliveryError extends Schema.TaggedError<NotificationDe
 ) {}
 
 /**
- * A retry Schedule for deliveries: exponential from `base` doubling, jittered, each delay capped at
- * `cap`, at most `maxRetries` retries.
+ * A retry Schedule for deliveries: the domain's `Schedules.mxRetry` (exponential from `base` doubling,
+ * jittered, each delay capped at `cap`), at most `maxRetries` retries.
  *
  * @since 0.1.0
  * @category retries
@@ -118,12 +130,7 @@ export const makeRetrySchedule = (options: {
   readonly cap: Duration.DurationInput
   readonly maxRetries: number
 }): Schedule.Schedule<unknown, NotificationDeliveryError> =>
-  Schedule.exponential(options.base, 2).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, options.cap)),
-    Schedule.intersect(Schedule.recurs(options.maxRetries)),
-    Schedule.intersect(Schedule.identity<NotificationDeliveryError>())
-  )
+  Schedules.mxRetry({ base: options.base, cap: options.cap, times: options.maxRetries })
 
 /**
  * The default retry Schedule of a delivery: from 500 ms doubling, jittered, capped at 30 s, 6 retries

@@ -16,7 +16,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { Member } from "@mx-aggregation/domain"
+import { Webhook } from "@mx-aggregation/domain"
 import {
   Cause,
   Config,
@@ -57,24 +57,19 @@ export const queueCapacity = 1024
 const concurrency = 4
 
 /**
- * An MX webhook as the worker reads it: CONNECTION_STATUS carries `type`, the aggregation webhook
- * `action: member_data_updated`; both carry `member_guid`. Other fields, nulls and new fields are
- * ignored (MX resends a payload answered with an error, so an unexpected one is received, not refused).
+ * An MX webhook as the worker reads it: the domain's `Webhook.Received` (the member it names and what
+ * kind it is; other fields, nulls and new fields ignored).
  *
  * @since 0.1.0
  * @category models
  */
-export const MxWebhook = Schema.Struct({
-  type: Schema.optional(Schema.NullOr(Schema.String)),
-  action: Schema.optional(Schema.NullOr(Schema.String)),
-  member_guid: Member.MemberGuid
-})
+export const MxWebhook = Webhook.Received
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type MxWebhook = typeof MxWebhook.Type
+export type MxWebhook = Webhook.Received
 
 /**
  * The kind of a webhook, as `Aggregations.webhook` takes it.

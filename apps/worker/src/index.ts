@@ -44,14 +44,26 @@ export * as EngineConfig from "./EngineConfig.js"
 /** MX time for time-scaled runs. @since 0.1.0 */
 export * as MxTime from "./MxTime.js"
 
-/** The worker's metrics (Prometheus through @effect/opentelemetry). @since 0.1.0 */
+/** The worker's metrics of runs, MFA waits and polls (Effect metrics). @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 
 /** Who may read the metrics: the bearer token and the loopback rule. @since 0.1.0 */
 export * as MetricsAccess from "./MetricsAccess.js"
 
-/** Metrics endpoint, traces and structured logs. @since 0.1.0 */
+/** Metrics endpoint and traces under one OpenTelemetry resource. @since 0.1.0 */
 export * as Observability from "./Observability.js"
+
+/** The Prometheus endpoint: `GET /metrics` on the control API or on a port of its own. @since 0.1.0 */
+export * as MetricsEndpoint from "./MetricsEndpoint.js"
+
+/** The backlog gauges read from the store at each scrape. @since 0.1.0 */
+export * as StoreGauges from "./StoreGauges.js"
+
+/** Traces: every Effect span as an OpenTelemetry span, to an OTLP collector. @since 0.1.0 */
+export * as Tracing from "./Tracing.js"
+
+/** Structured logs: JSON or pretty, `WORKER_LOG_FORMAT`, `WORKER_LOG_LEVEL`. @since 0.1.0 */
+export * as Logging from "./Logging.js"
 
 /** Partner notifications: outbox delivery, signed as Standard Webhooks. @since 0.1.0 */
 export * as Notifications from "./Notifications.js"

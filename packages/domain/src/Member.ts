@@ -9,6 +9,7 @@
  */
 import { ParseResult, Schema } from "effect"
 import { NullableReportedStatus } from "./ConnectionStatus.js"
+import { nullable } from "./MxField.js"
 
 /**
  * A member guid (`MBR-…`).
@@ -65,9 +66,6 @@ export const InstitutionCode = Schema.NonEmptyTrimmedString.pipe(Schema.brand("I
  * @category ids
  */
 export type InstitutionCode = typeof InstitutionCode.Type
-
-/** A field MX documents as nullable and may leave out. */
-const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /** An empty string, read as null (MX's spec allows `""` where an id is absent). */
 const blank = Schema.transform(Schema.Literal(""), Schema.Null, {

@@ -56,20 +56,26 @@ export interface RetryOptions {
   readonly cap?: Duration.DurationInput | undefined
   /** The most retries (default 6). */
   readonly times?: number | undefined
+  /**
+   * Whether each delay is jittered (default `true`). `false` for a simulator whose retries tests
+   * time exactly.
+   */
+  readonly jittered?: boolean | undefined
 }
 
 /**
- * Retries of a transient MX failure (429, 5xx, transport): exponential from `base`, doubled each time,
- * jittered (±20 %, so many clients do not retry in step), capped at `cap`, and bounded to `times`
- * retries.
+ * Retries of a transient failure of a call between MX and its partners (429, 5xx, transport): the
+ * MX client's calls, the worker's deliveries to the partner and the sandbox's webhook deliveries.
+ * Exponential from `base`, doubled each time, jittered (x0.8 to x1.2, so many clients do not retry
+ * in step), capped at `cap`, in whole milliseconds, and bounded to `times` retries.
  *
  * @since 0.1.0
  * @category schedules
  */
 export const mxRetry = (options: RetryOptions = {}): Schedule.Schedule<[Duration.Duration, number]> => {
   const cap = Duration.decode(options.cap ?? "30 seconds")
-  return Schedule.exponential(options.base ?? "500 millis", 2).pipe(
-    Schedule.jittered,
+  const exponential = Schedule.exponential(options.base ?? "500 millis", 2)
+  return (options.jittered === false ? exponential : Schedule.jittered(exponential)).pipe(
     Schedule.modifyDelay((_, delay) => Duration.millis(Math.ceil(Duration.toMillis(Duration.min(delay, cap))))),
     Schedule.intersect(Schedule.recurs(options.times ?? 6))
   )

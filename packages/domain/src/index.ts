@@ -30,3 +30,14 @@ export * as Schedules from "./Schedules.js"
 
 /** What a run means: reasons and triggers, outcomes, partner events, the ending for a decision. @since 0.1.0 */
 export * as RunOutcome from "./RunOutcome.js"
+/** MX's account object. @since 0.1.0 */
+export * as Account from "./Account.js"
+
+/** MX's transaction object. @since 0.1.0 */
+export * as Transaction from "./Transaction.js"
+
+/** MX's webhook payloads. @since 0.1.0 */
+export * as Webhook from "./Webhook.js"
+
+/** Field helpers of MX's objects (`nullable`). @since 0.1.0 */
+export * as MxField from "./MxField.js"

@@ -105,4 +105,16 @@ describe("Schedules.mxRetry", () => {
       })
       assert.strictEqual(between[4], 10_000)
     }))
+  it.effect("without jitter, the delays double exactly from the base (the sandbox's webhook deliveries)", () =>
+    Effect.gen(function*() {
+      const times = yield* timesOf(
+        (attempt) =>
+          Effect.retry(
+            Effect.zipRight(attempt, Effect.fail("503")),
+            Schedules.mxRetry({ base: "1 second", cap: Duration.infinity, times: 4, jittered: false })
+          ),
+        120
+      )
+      assert.deepStrictEqual(gaps(times), [1000, 2000, 4000, 8000])
+    }))
 })

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Member } from "@mx-aggregation/domain"
+import { Account, Member, Schedules, Transaction } from "@mx-aggregation/domain"
 import {
   Chunk,
   Clock,
@@ -25,8 +25,7 @@ import {
   Schema,
   Stream
 } from "effect"
-import type { Account } from "./Account.js"
-import { Account as AccountSchema } from "./Account.js"
+import * as CallMetrics from "./CallMetrics.js"
 import * as RequestLimiter from "./internal/requestLimiter.js"
 import {
   isNotProcessed,
@@ -38,8 +37,6 @@ import {
 } from "./MxApiError.js"
 import { clampRecordsPerPage, fromWire, maxRecordsPerPage, PaginationWire, SkippedRow } from "./Pagination.js"
 import type { Page } from "./Pagination.js"
-import type { Transaction } from "./Transaction.js"
-import { Transaction as TransactionSchema } from "./Transaction.js"
 import type { User } from "./User.js"
 import { User as UserSchema } from "./User.js"
 
@@ -82,10 +79,7 @@ export interface ListOptions {
  * @since 0.1.0
  * @category metrics
  */
-export const rowsSkipped = Metric.counter("mx_client_rows_skipped_total", {
-  description: "MX list rows that did not decode and were left out of the results",
-  incremental: true
-})
+export const rowsSkipped = CallMetrics.rowsSkipped
 
 /**
  * The fields of a new user. Each is optional, but MX refuses an empty user object: its spec says of
@@ -240,9 +234,11 @@ export interface Service {
     params: { readonly institutionCode: Member.InstitutionCode } & ListOptions
   ) => Stream.Stream<Member.Credential, MxApiError>
   /** `GET …/members/{member_guid}/accounts`, every page. */
-  readonly listMemberAccounts: (params: MemberRef & ListOptions) => Stream.Stream<Account, MxApiError>
+  readonly listMemberAccounts: (params: MemberRef & ListOptions) => Stream.Stream<Account.Account, MxApiError>
   /** `GET …/members/{member_guid}/transactions`, every page, with date and updated-at filters. */
-  readonly listTransactionsByMember: (params: ListTransactionsParams) => Stream.Stream<Transaction, MxApiError>
+  readonly listTransactionsByMember: (
+    params: ListTransactionsParams
+  ) => Stream.Stream<Transaction.Transaction, MxApiError>
 }
 
 /**
@@ -378,10 +374,7 @@ export const makeRetrySchedule = (options: {
   readonly cap: Duration.DurationInput
   readonly maxRetries: number
 }): Schedule.Schedule<unknown, MxApiError> =>
-  Schedule.exponential(options.base, 2).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, options.cap)),
-    Schedule.intersect(Schedule.recurs(options.maxRetries)),
+  Schedules.mxRetry({ base: options.base, cap: options.cap, times: options.maxRetries }).pipe(
     Schedule.intersect(Schedule.identity<MxApiError>()),
     Schedule.modifyDelay(([_, error], delay) =>
       error.retryAfterMillis === undefined
@@ -468,8 +461,8 @@ const MembersPage = pageOf("members", Member.Member)
 const UsersPage = pageOf("users", UserSchema)
 const ChallengesPage = pageOf("challenges", Member.Challenge)
 const CredentialsPage = pageOf("credentials", Member.Credential)
-const AccountsPage = pageOf("accounts", AccountSchema)
-const TransactionsPage = pageOf("transactions", TransactionSchema)
+const AccountsPage = pageOf("accounts", Account.Account)
+const TransactionsPage = pageOf("transactions", Transaction.Transaction)
 
 /** `{ guid, value }` as MX expects it, with the Redacted value revealed for the request body only. */
 const credentialsToWire = (values: ReadonlyArray<Member.CredentialValue>) =>
@@ -603,59 +596,66 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     ): Effect.Effect<A, MxApiError> => {
       const decode = schema === undefined ? undefined : Schema.decodeUnknown(schema)
       const scrub = scrubber([options.apiKey, authorization, ...secrets.map((secret) => secret.value)])
-      const attempt: Effect.Effect<A, MxApiError> = limited(
-        Effect.gen(function*() {
-          const response = yield* http.execute(request).pipe(
-            Effect.mapError((error) =>
-              new MxApiError({
-                reason: "Transport",
-                operation,
-                message: `No answer from MX to ${operation}: ${describeRequestError(error)}`
-              })
+      // `attempts` counts the attempts of one run of the call, for the retries metric.
+      const attempt = (attempts: { count: number }): Effect.Effect<A, MxApiError> =>
+        limited(
+          Effect.gen(function*() {
+            attempts.count += 1
+            const response = yield* http.execute(request).pipe(
+              CallMetrics.recordAttempt(operation, attempts.count),
+              Effect.mapError((error) =>
+                new MxApiError({
+                  reason: "Transport",
+                  operation,
+                  message: `No answer from MX to ${operation}: ${describeRequestError(error)}`
+                })
+              )
             )
-          )
-          if (response.status < 200 || response.status > 299) {
-            return yield* Effect.fail(yield* statusError(operation, response))
-          }
-          if (decode === undefined) return undefined as A
-          if (response.status === 204 && onNoContent !== undefined) return onNoContent()
-          const json = yield* response.json.pipe(
-            Effect.mapError((error) =>
-              decodeError(operation, response.status, `the body is not JSON (${error.description ?? error.reason})`)
+            if (response.status < 200 || response.status > 299) {
+              return yield* Effect.fail(yield* statusError(operation, response))
+            }
+            if (decode === undefined) return undefined as A
+            if (response.status === 204 && onNoContent !== undefined) return onNoContent()
+            const json = yield* response.json.pipe(
+              Effect.mapError((error) =>
+                decodeError(operation, response.status, `the body is not JSON (${error.description ?? error.reason})`)
+              )
             )
-          )
-          return yield* decode(json).pipe(
-            Effect.mapError((error) =>
-              decodeError(operation, response.status, ParseResult.TreeFormatter.formatErrorSync(error))
+            return yield* decode(json).pipe(
+              Effect.mapError((error) =>
+                decodeError(operation, response.status, ParseResult.TreeFormatter.formatErrorSync(error))
+              )
             )
+          }).pipe(
+            // A request MX never answers would hold a concurrency permit forever.
+            Effect.timeoutFail({
+              duration: requestTimeout,
+              onTimeout: () =>
+                new MxApiError({
+                  reason: "Transport",
+                  operation,
+                  message: `No answer from MX to ${operation} within ${Duration.format(requestTimeout)}`
+                })
+            })
           )
-        }).pipe(
-          // A request MX never answers would hold a concurrency permit forever.
-          Effect.timeoutFail({
-            duration: requestTimeout,
-            onTimeout: () =>
-              new MxApiError({
-                reason: "Transport",
-                operation,
-                message: `No answer from MX to ${operation} within ${Duration.format(requestTimeout)}`
-              })
-          })
-        )
-      ).pipe(Effect.mapError(scrub))
+        ).pipe(Effect.mapError(scrub))
       const retryable = idempotency === "idempotent" ? isTransient : isNotProcessed
-      return attempt.pipe(
-        Effect.tapError((error) =>
-          retryable(error)
-            ? Effect.logWarning("MX call failed; retrying unless the retry budget is spent").pipe(
-              Effect.annotateLogs({
-                operation,
-                reason: error.reason,
-                ...(error.status === undefined ? {} : { status: error.status })
-              })
-            )
-            : Effect.void
-        ),
-        Effect.retry({ schedule, while: retryable }),
+      return Effect.suspend(() =>
+        attempt({ count: 0 }).pipe(
+          Effect.tapError((error) =>
+            retryable(error)
+              ? Effect.logWarning("MX call failed; retrying unless the retry budget is spent").pipe(
+                Effect.annotateLogs({
+                  operation,
+                  reason: error.reason,
+                  ...(error.status === undefined ? {} : { status: error.status })
+                })
+              )
+              : Effect.void
+          ),
+          Effect.retry({ schedule, while: retryable })
+        )
+      ).pipe(
         Effect.withClock(clock),
         Effect.withSpan(`MxClient.${operation}`, {
           kind: "client",

@@ -4,14 +4,12 @@
  * the client makes names a path, method, query parameter and body field the spec declares.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Member } from "@mx-aggregation/domain"
+import { Account, Member, Transaction } from "@mx-aggregation/domain"
 import { Effect, Redacted, Schema, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { parse } from "yaml"
-import { Account } from "../src/Account.js"
 import type * as MxClient from "../src/MxClient.js"
 import { Pagination } from "../src/Pagination.js"
-import { Transaction } from "../src/Transaction.js"
 import { User } from "../src/User.js"
 import * as Fake from "./support/FakeMx.js"
 
@@ -94,8 +92,8 @@ const responseSchemas = [
   ["MemberStatusResponse", Member.MemberStatus],
   ["ChallengeResponse", Member.Challenge],
   ["CredentialResponse", Member.Credential],
-  ["AccountResponse", Account],
-  ["TransactionResponse", Transaction],
+  ["AccountResponse", Account.Account],
+  ["TransactionResponse", Transaction.Transaction],
   ["UserResponse", User],
   ["PaginationResponse", Pagination]
 ] as const
@@ -125,7 +123,7 @@ describe("spec conformance: response examples decode", () => {
     const status = decodes(Member.MemberStatus, "MemberStatusResponse", example(component("MemberStatusResponse")))
     assert.strictEqual(status.challenges[0]?.type, "IMAGE_DATA")
     assert.isTrue(status.has_processed_accounts)
-    const account = decodes(Account, "AccountResponse", example(component("AccountResponse")))
+    const account = decodes(Account.Account, "AccountResponse", example(component("AccountResponse")))
     assert.strictEqual(account.balance, 10000)
   })
 })

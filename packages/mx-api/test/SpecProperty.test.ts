@@ -18,13 +18,11 @@
  *   schemas refusing what the spec allows, or the client not doing what it promises. Must be 0.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Member } from "@mx-aggregation/domain"
+import { Account, Member, Transaction } from "@mx-aggregation/domain"
 import { Effect, Either, Logger, LogLevel, ParseResult, Redacted, Schema, Stream } from "effect"
-import { Account } from "../src/Account.js"
 import type { MxApiError } from "../src/MxApiError.js"
 import type * as MxClient from "../src/MxClient.js"
 import type { SkippedRow } from "../src/Pagination.js"
-import { Transaction } from "../src/Transaction.js"
 import { User } from "../src/User.js"
 import * as Fake from "./support/FakeMx.js"
 import * as SpecFaker from "./support/SpecFaker.js"
@@ -174,7 +172,7 @@ const cases: ReadonlyArray<Case> = [
     name: "listMemberAccounts",
     kind: "list",
     key: "accounts",
-    schema: Account,
+    schema: Account.Account,
     domain: false,
     run: (mx, onSkipped) => count(mx.listMemberAccounts({ userGuid, memberGuid, onSkipped }))
   },
@@ -182,7 +180,7 @@ const cases: ReadonlyArray<Case> = [
     name: "listTransactionsByMember",
     kind: "list",
     key: "transactions",
-    schema: Transaction,
+    schema: Transaction.Transaction,
     domain: false,
     run: (mx, onSkipped) => count(mx.listTransactionsByMember({ userGuid, memberGuid, onSkipped }))
   }

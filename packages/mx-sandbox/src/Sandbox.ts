@@ -39,6 +39,7 @@ import { Engine } from "./internal/engine.js"
 import type { JobType, Origin, Phase } from "./internal/model.js"
 import * as Render from "./internal/render.js"
 import * as MxBank from "./MxBank.js"
+import * as MxClock from "./MxClock.js"
 import * as Options from "./Options.js"
 import type * as SandboxError from "./SandboxError.js"
 import type { Stats } from "./Stats.js"
@@ -228,10 +229,8 @@ export const make = (input: Options.Options = {}): Effect.Effect<Service, never,
     const options = Options.resolve(input)
     const clockStart = yield* Clock.currentTimeMillis
     const startAt = options.startAt ?? clockStart
-    const mxNow = Effect.map(
-      Clock.currentTimeMillis,
-      (ms) => Math.floor(startAt + (ms - clockStart) * options.timeScale)
-    )
+    const timeline: MxClock.Timeline = { scale: options.timeScale, anchor: startAt, realStart: clockStart }
+    const mxNow = Effect.map(Clock.currentTimeMillis, (ms) => MxClock.timeAt(timeline, ms))
     const httpClient = yield* Effect.serviceOption(HttpClient.HttpClient)
     const webhookUrl = { current: options.webhooks.url }
     if (webhookUrl.current !== undefined && Option.isNone(httpClient)) {

@@ -10,53 +10,32 @@
  * @since 0.1.0
  */
 import { type HttpClient, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Schedule } from "effect"
+import { Schedules, type Webhook } from "@mx-aggregation/domain"
+import { Duration, Effect } from "effect"
 
 /**
- * The CONNECTION_STATUS payload.
+ * The CONNECTION_STATUS payload (the domain's `Webhook.ConnectionStatusPayload`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ConnectionStatusPayload {
-  readonly action: "CHANGED"
-  readonly connection_status: string
-  readonly connection_status_id: number
-  readonly connection_status_message: string
-  readonly member_guid: string
-  readonly type: "CONNECTION_STATUS"
-  readonly user_guid: string
-}
+export type ConnectionStatusPayload = Webhook.ConnectionStatusPayload
 
 /**
- * The aggregation (`member_data_updated`) payload.
+ * The aggregation (`member_data_updated`) payload (the domain's `Webhook.MemberDataUpdatedPayload`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface MemberDataUpdatedPayload {
-  readonly action: "member_data_updated"
-  /** Unix seconds (MX time). */
-  readonly completed_at: number
-  /** `YYYY-MM-DD` (MX time). */
-  readonly completed_on: string
-  readonly is_background: boolean
-  readonly job_guid: string
-  readonly member_guid: string
-  readonly transactions_created_count: number
-  readonly transactions_updated_count: number
-  readonly type: "AGGREGATION"
-  readonly user_guid: string
-  readonly user_id: string | null
-}
+export type MemberDataUpdatedPayload = Webhook.MemberDataUpdatedPayload
 
 /**
- * A webhook payload.
+ * A webhook payload (the domain's `Webhook.Payload`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Payload = ConnectionStatusPayload | MemberDataUpdatedPayload
+export type Payload = Webhook.Payload
 
 /**
  * The request of a delivery: a POST of the payload as JSON to `url`, whose credentials, if any, become
@@ -104,9 +83,11 @@ export const deliver = (options: {
     ),
     Effect.scoped,
     Effect.tapError(() => Effect.sync(options.onFailedAttempt)),
-    Effect.retry(
-      Schedule.exponential(Duration.millis(Math.max(1, options.retryDelayMs / options.timeScale))).pipe(
-        Schedule.intersect(Schedule.recurs(options.retries))
-      )
-    )
+    Effect.retry(Schedules.mxRetry({
+      base: Duration.millis(Math.max(1, options.retryDelayMs / options.timeScale)),
+      cap: Duration.infinity,
+      times: options.retries,
+      // Not jittered: MX documents no jitter, and the sandbox's deliveries are timed exactly in tests.
+      jittered: false
+    }))
   )

@@ -24,3 +24,6 @@ export * as SandboxError from "./SandboxError.js"
 
 /** Webhook payloads and delivery. @since 0.1.0 */
 export * as Webhooks from "./Webhooks.js"
+
+/** The sandbox's MX time, also as a live Clock for processes that drive a time-scaled sandbox. @since 0.1.0 */
+export * as MxClock from "./MxClock.js"

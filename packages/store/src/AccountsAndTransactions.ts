@@ -1,56 +1,51 @@
 /**
  * Accounts and transactions pulled from MX, upserted by guid, and the per-member watermark that makes
  * the next pull incremental. Models keep MX's own field names, so an MX account or transaction object
- * (such as `@mx-aggregation/mx-api`'s) can be passed as it is; the whole object is also kept as JSON
- * (`raw`), so fields without a column are not lost.
+ * (the domain's `Account` and `Transaction`, which `@mx-aggregation/mx-api` decodes) can be passed as
+ * it is; the whole object is also kept as JSON (`raw`), so fields without a column are not lost.
  *
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql/SqlClient"
-import { Member } from "@mx-aggregation/domain"
+import { type Account, Member, type Transaction } from "@mx-aggregation/domain"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { chunksOf, column, DbInt, lastByKey, Millis, nullableColumn } from "./internal/columns.js"
 import { operation } from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
 
 /**
- * An MX account as given to `upsertAccounts`: its guid, and any of the fields the store keeps.
+ * An MX account as given to `upsertAccounts`: its guid, and any of the fields the store keeps (the
+ * domain's `Account.Account`, decoded or as MX sent it, fits).
  *
  * @since 0.1.0
  * @category models
  */
-export interface AccountInput {
-  readonly guid: string
-  readonly name?: string | null | undefined
-  readonly type?: string | null | undefined
-  readonly subtype?: string | null | undefined
-  readonly balance?: number | null | undefined
-  readonly available_balance?: number | null | undefined
-  readonly currency_code?: string | null | undefined
-  readonly updated_at?: string | null | undefined
-}
+export type AccountInput = Pick<
+  typeof Account.Account.Encoded,
+  "guid" | "name" | "type" | "subtype" | "balance" | "available_balance" | "currency_code" | "updated_at"
+>
 
 /**
- * An MX transaction as given to `upsertTransactions`.
+ * An MX transaction as given to `upsertTransactions` (the domain's `Transaction.Transaction` fits).
  *
  * @since 0.1.0
  * @category models
  */
-export interface TransactionInput {
-  readonly guid: string
-  readonly account_guid?: string | null | undefined
-  readonly amount?: number | null | undefined
-  readonly date?: string | null | undefined
-  readonly description?: string | null | undefined
-  readonly status?: string | null | undefined
-  readonly category?: string | null | undefined
-  readonly type?: string | null | undefined
-  readonly currency_code?: string | null | undefined
-  readonly created_at?: string | null | undefined
-  readonly updated_at?: string | null | undefined
-}
+export type TransactionInput = Pick<
+  typeof Transaction.Transaction.Encoded,
+  | "guid"
+  | "account_guid"
+  | "amount"
+  | "date"
+  | "description"
+  | "status"
+  | "category"
+  | "type"
+  | "currency_code"
+  | "created_at"
+  | "updated_at"
+>
 
-const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.NullOr(schema)
 const MoneyColumn = Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString))
 
 /**
@@ -63,13 +58,13 @@ export class StoredAccount extends Schema.Class<StoredAccount>("StoredAccount")(
   guid: Schema.String,
   member_guid: Member.MemberGuid,
   user_guid: Member.UserGuid,
-  name: nullable(Schema.String),
-  type: nullable(Schema.String),
-  subtype: nullable(Schema.String),
+  name: Schema.NullOr(Schema.String),
+  type: Schema.NullOr(Schema.String),
+  subtype: Schema.NullOr(Schema.String),
   balance: MoneyColumn,
   available_balance: MoneyColumn,
-  currency_code: nullable(Schema.String),
-  updated_at: nullable(Schema.String),
+  currency_code: Schema.NullOr(Schema.String),
+  updated_at: Schema.NullOr(Schema.String),
   raw: Schema.String,
   stored_at: Millis
 }) {}
@@ -82,18 +77,18 @@ export class StoredAccount extends Schema.Class<StoredAccount>("StoredAccount")(
  */
 export class StoredTransaction extends Schema.Class<StoredTransaction>("StoredTransaction")({
   guid: Schema.String,
-  account_guid: nullable(Schema.String),
+  account_guid: Schema.NullOr(Schema.String),
   member_guid: Member.MemberGuid,
   user_guid: Member.UserGuid,
   amount: MoneyColumn,
-  date: nullable(Schema.String),
-  description: nullable(Schema.String),
-  status: nullable(Schema.String),
-  category: nullable(Schema.String),
-  type: nullable(Schema.String),
-  currency_code: nullable(Schema.String),
-  created_at: nullable(Schema.String),
-  updated_at: nullable(Schema.String),
+  date: Schema.NullOr(Schema.String),
+  description: Schema.NullOr(Schema.String),
+  status: Schema.NullOr(Schema.String),
+  category: Schema.NullOr(Schema.String),
+  type: Schema.NullOr(Schema.String),
+  currency_code: Schema.NullOr(Schema.String),
+  created_at: Schema.NullOr(Schema.String),
+  updated_at: Schema.NullOr(Schema.String),
   raw: Schema.String,
   stored_at: Millis
 }) {}

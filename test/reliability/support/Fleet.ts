@@ -10,7 +10,8 @@ import type { HttpClient } from "@effect/platform"
 import { Sandbox } from "@mx-aggregation/mx-sandbox"
 import { Effect, Fiber, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
-import * as Harness from "../../worker/support/harness.js"
+import { freePort } from "../../support/freePort.js"
+import * as Harness from "../../worker/support/daemonHarness.js"
 import * as WorkerProcess from "../../worker/support/workerProcess.js"
 import * as MxProxy from "./MxProxy.js"
 
@@ -113,9 +114,9 @@ export const make = (
     // One secret for the fleet's runners, new for every fleet.
     const runnerSecret = randomBytes(32).toString("hex")
     for (let index = 0; index < options.replicas; index++) {
-      const port = yield* WorkerProcess.freePort
-      const runnerPort = options.runners ? yield* WorkerProcess.freePort : undefined
-      const webhookPort = yield* WorkerProcess.freePort
+      const port = yield* freePort
+      const runnerPort = options.runners ? yield* freePort : undefined
+      const webhookPort = yield* freePort
       const proxy = yield* MxProxy.make(sandboxUrl, inFlight, `replica ${index}`)
       const api = yield* Harness.controlApi(port, options.token)
       replicas.push({ index, port, runnerPort, webhookPort, proxy, api })

@@ -8,8 +8,8 @@ import { Effect, type Scope } from "effect"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "../../support/freePort.js"
 import { loadEmbeddedPostgres } from "../../support/loadEmbeddedPostgres.js"
-import * as WorkerProcess from "../../worker/support/workerProcess.js"
 
 /** A running server that can be stopped and started again. */
 export interface Server {
@@ -25,7 +25,7 @@ export interface Server {
 
 /** Starts a dedicated server with one database, `reliability`; stopped and removed with the scope. */
 export const dedicated: Effect.Effect<Server, never, Scope.Scope> = Effect.gen(function*() {
-  const port = yield* WorkerProcess.freePort
+  const port = yield* freePort
   const dir = yield* Effect.acquireRelease(
     Effect.sync(() => {
       const dir = mkdtempSync(join(tmpdir(), "mx-reliability-pg-"))

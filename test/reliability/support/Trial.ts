@@ -21,7 +21,7 @@ import {
 import { executionIdOf } from "@mx-aggregation/worker/AggregationWorkflow"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { join } from "node:path"
-import * as Harness from "../../worker/support/harness.js"
+import * as Harness from "../../worker/support/daemonHarness.js"
 import * as EndUser from "./EndUser.js"
 import * as Figures from "./Figures.js"
 import * as Fleet from "./Fleet.js"
@@ -164,7 +164,7 @@ const memberProblem = (
   }).pipe(Effect.catchAll((error) => Effect.succeed(`store error: ${error.message}`)))
 
 /**
- * The sandbox on a free port recording its exchanges, as test/worker/support/harness.ts's
+ * The sandbox on a free port recording its exchanges, as test/worker/support/daemonHarness.ts's
  * `environment`, but with the HTTP client provided to the sandbox too (it sends webhooks with it).
  */
 export const environment = (options: Sandbox.ServerOptions) => {

@@ -3,12 +3,13 @@
  *
  * It runs as `node --import tsx main.ts` rather than through the `tsx` command: the `tsx` command
  * starts the script in a second Node process and only relays the signals it can catch, so a
- * SIGKILL sent to it would leave the real worker running. The child also leads its own process
- * group, and the finalizer SIGKILLs the whole group, so nothing outlives the test.
+ * SIGKILL sent to it would leave the real worker running. It is started with `@effect/platform`'s
+ * `Command`, whose child leads its own process group; killing it SIGKILLs the whole group, so nothing
+ * outlives the test.
  */
-import { Data, Deferred, Effect, type Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
+import { Command } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { Data, Deferred, Effect, type Scope, Stream } from "effect"
 import { fileURLToPath } from "node:url"
 
 /** The monorepo's root directory. */
@@ -32,83 +33,62 @@ export interface WorkerProcess {
 }
 
 /**
- * A port on 127.0.0.1 free at the moment, for a child process to listen on (and listen on again after a
- * restart). It is taken below Linux's ephemeral range (32768-60999): a port the OS hands out there
- * could meanwhile become the local port of any outgoing connection (every test talks over TCP), and a
- * replica restarted on it would fail with EADDRINUSE. Candidates are tried until one binds.
- */
-export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const attempt = (left: number) => {
-    const candidate = 20_000 + Math.floor(Math.random() * 12_000)
-    const server = createServer()
-    server.once("error", () => {
-      server.close()
-      if (left > 0) attempt(left - 1)
-      else resume(Effect.dieMessage("no free port found below the ephemeral range"))
-    })
-    server.listen(candidate, "127.0.0.1", () => server.close(() => resume(Effect.succeed(candidate))))
-  }
-  attempt(100)
-})
-
-const killGroup = (child: ChildProcess) => {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, "SIGKILL")
-  } catch {
-    // The group is already gone.
-  }
-}
-
-/**
  * Starts the worker with `env` added to (and overriding) the test's environment; variables set to
- * `undefined` are removed. The scope's finalizer SIGKILLs it if it still runs.
+ * `undefined` are removed. Its stdout and stderr are collected into `output`. The scope's finalizer
+ * SIGKILLs its process group if it still runs (before `Command`'s own finalizer, which would send
+ * SIGTERM and wait for a graceful exit that a paused child never makes).
  */
 export const start = (
   env: Readonly<Record<string, string | undefined>>
 ): Effect.Effect<WorkerProcess, WorkerProcessError, Scope.Scope> =>
   Effect.gen(function*() {
     const chunks: Array<string> = []
-    const gone = yield* Deferred.make<void>()
+    const decoder = () => {
+      const text = new TextDecoder()
+      return (chunk: Uint8Array) => Effect.sync(() => chunks.push(text.decode(chunk, { stream: true })))
+    }
     const childEnv: Record<string, string> = {}
     for (const [key, value] of Object.entries({ ...process.env, ...env })) {
       if (value !== undefined) childEnv[key] = value
     }
-    const child = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () =>
-          spawn(process.execPath, ["--import", "tsx", workerMain], {
-            cwd: repoRoot,
-            env: childEnv,
-            stdio: ["ignore", "pipe", "pipe"],
-            detached: true
-          }),
-        catch: (error) => new WorkerProcessError({ message: `could not start the worker: ${String(error)}` })
-      }),
-      (child) =>
-        Effect.suspend(() => {
-          if (child.exitCode !== null || child.signalCode !== null) return Effect.void
-          killGroup(child)
-          return Deferred.await(gone).pipe(Effect.timeout("5 seconds"), Effect.ignore)
-        })
+    const command = Command.make(process.execPath, "--import", "tsx", workerMain).pipe(
+      Command.workingDirectory(repoRoot),
+      Command.env(childEnv, { extendEnv: false })
     )
-    child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk.toString("utf8")))
-    child.stderr?.on("data", (chunk: Buffer) => chunks.push(chunk.toString("utf8")))
-    child.on("exit", () => Deferred.unsafeDone(gone, Effect.void))
-    child.on("error", (error) => {
-      chunks.push(`[spawn error] ${String(error)}\n`)
-      Deferred.unsafeDone(gone, Effect.void)
+    const child = yield* Command.start(command).pipe(
+      Effect.mapError((error) => new WorkerProcessError({ message: `could not start the worker: ${error.message}` })),
+      Effect.provide(NodeContext.layer)
+    )
+    const gone = yield* Deferred.make<void>()
+    let exited = false
+    yield* Effect.forkScoped(Stream.runForEach(child.stdout, decoder()).pipe(Effect.ignore))
+    yield* Effect.forkScoped(Stream.runForEach(child.stderr, decoder()).pipe(Effect.ignore))
+    yield* Effect.forkScoped(
+      Effect.exit(child.exitCode).pipe(
+        Effect.zipRight(Effect.sync(() => {
+          exited = true
+        })),
+        Effect.zipRight(Deferred.succeed(gone, undefined))
+      )
+    )
+    const killGroup = Effect.sync(() => {
+      try {
+        process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // The group is already gone.
+      }
     })
-    if (child.pid === undefined) {
-      return yield* new WorkerProcessError({ message: "the worker process has no pid" })
-    }
+    yield* Effect.addFinalizer(() =>
+      exited ? Effect.void : killGroup.pipe(
+        Effect.zipRight(Deferred.await(gone)),
+        Effect.timeout("5 seconds"),
+        Effect.ignore
+      )
+    )
     return {
       pid: child.pid,
       output: () => chunks.join(""),
-      exited: () => child.exitCode !== null || child.signalCode !== null,
-      kill: Effect.suspend(() => {
-        killGroup(child)
-        return Deferred.await(gone)
-      })
+      exited: () => exited,
+      kill: Effect.zipRight(killGroup, Deferred.await(gone))
     }
   })

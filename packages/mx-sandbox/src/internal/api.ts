@@ -6,6 +6,7 @@
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpApp } from "@effect/platform"
+import { MxField } from "@mx-aggregation/domain"
 import { Cause, Duration, Effect, Either, Redacted, Schema, Stream } from "effect"
 import { Readable } from "node:stream"
 import * as Institutions from "../Institutions.js"
@@ -55,7 +56,7 @@ const bad = (message: string) => SandboxError.make("BadRequest", message)
 // -----------------------------------------------------------------------------------------------
 // request bodies
 
-const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+const { nullable } = MxField
 
 const CredentialRequest = Schema.Struct({ guid: Schema.String, value: Schema.String })
 

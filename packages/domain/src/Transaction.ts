@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { nullable } from "./MxField.js"
 
 /**
  * A transaction guid (`TRN-…`).
@@ -19,8 +20,6 @@ export const TransactionGuid = Schema.NonEmptyTrimmedString.pipe(Schema.brand("T
  * @category ids
  */
 export type TransactionGuid = typeof TransactionGuid.Type
-
-const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /**
  * A transaction, as returned by list transactions by member.

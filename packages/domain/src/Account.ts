@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { nullable } from "./MxField.js"
 
 /**
  * An account guid (`ACT-…`).
@@ -19,8 +20,6 @@ export const AccountGuid = Schema.NonEmptyTrimmedString.pipe(Schema.brand("Accou
  * @category ids
  */
 export type AccountGuid = typeof AccountGuid.Type
-
-const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /**
  * An account of a member, as returned by list member accounts.
