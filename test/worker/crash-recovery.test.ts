@@ -212,7 +212,7 @@ describe.concurrent("worker crash recovery", () => {
         }))
       }).pipe(Effect.provide(layer), Effect.scoped)
     },
-    90_000
+    180_000
   )
 
   // A crash between claiming a member for a run (tracked_members.active_run_id) and recording the run
