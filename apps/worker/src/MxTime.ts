@@ -1,8 +1,11 @@
 /**
  * MX time: the worker's clock when MX runs faster than real time (the sandbox's time scale, for tests,
- * demos and benchmarks). Activities, the scheduler and the control API run on it, so that MX's
- * timestamps, the policy's windows and the 3-second polling floor all mean MX seconds. The cluster's
- * own timers stay on real time; durable sleeps are converted with `EngineConfig.toReal`.
+ * demos and benchmarks). A run's activities (`RunActivity.mxActivity`), every operation of
+ * `Aggregations` (`service`, in its layer), the scheduler's loop and the control API's own writes run
+ * on it, so that MX's timestamps, the policy's windows and the 3-second polling floor all mean MX
+ * seconds. It is applied there, not as one layer over the worker: Effect's clock is a fiber's, and
+ * the cluster's own fibers (its timers, the runners' connections, the HTTP servers) must stay on real
+ * time; durable sleeps are converted with `EngineConfig.toReal`.
  *
  * @since 0.1.0
  */
