@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { AggregationPolicy, CredentialUpdate, Member, Mfa } from "@mx-aggregation/domain"
+import type { AggregationPolicy, CredentialUpdate, Member } from "@mx-aggregation/domain"
 import { type MxApiError, MxClient } from "@mx-aggregation/mx-api"
 import type { StoreError } from "@mx-aggregation/store"
 import { Context, Effect, Layer } from "effect"
@@ -130,15 +130,7 @@ export interface Service {
   readonly answerChallenges: (
     memberGuid: Member.MemberGuid,
     answers: ReadonlyArray<Member.CredentialValue>
-  ) => Effect.Effect<
-    void,
-    | MemberNotWaiting
-    | Mfa.InvalidMfaAnswers
-    | Mfa.EmptyResume
-    | Mfa.MemberNotChallenged
-    | MxApiError.MxApiError
-    | StoreError.StoreError
-  >
+  ) => Effect.Effect<void, MfaRound.AnswerError>
   /**
    * The user is present (the guide's new session): start a run for each of the user's tracked members,
    * with the user present, so that the policy aggregates those that need it (EXPIRED, REJECTED, stale).

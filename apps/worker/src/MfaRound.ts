@@ -39,6 +39,21 @@ export class MemberNotWaiting extends Schema.TaggedError<MemberNotWaiting>()("Me
   memberGuid: Schema.String,
   message: Schema.String
 }) {}
+
+/**
+ * Why a submission of MFA answers was refused or failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AnswerError =
+  | MemberNotWaiting
+  | Mfa.InvalidMfaAnswers
+  | Mfa.EmptyResume
+  | Mfa.MemberNotChallenged
+  | MxApiError.MxApiError
+  | StoreError.StoreError
+
 /**
  * The signal that a stored round (`pendingId`) was answered and the member resumed: one per round, so
  * that each MFA round waits on its own. The run awaits it (`awaitAnswers`); the submission that
@@ -273,15 +288,7 @@ export const makeAnswering = Effect.gen(function*() {
   const answerChallenges = (
     memberGuid: Member.MemberGuid,
     answers: ReadonlyArray<Member.CredentialValue>
-  ): Effect.Effect<
-    void,
-    | MemberNotWaiting
-    | Mfa.InvalidMfaAnswers
-    | Mfa.EmptyResume
-    | Mfa.MemberNotChallenged
-    | MxApiError.MxApiError
-    | StoreError.StoreError
-  > =>
+  ): Effect.Effect<void, AnswerError> =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const current = yield* pending.current(memberGuid)
